@@ -1,0 +1,7 @@
+"""stressrig wire protocol: the one definition shared by the board and the host.
+
+Pure Python that runs unchanged on MicroPython and CPython. See README.md in this
+folder for the byte-level specification.
+"""
+
+PROTOCOL_VERSION = 1

@@ -1,0 +1,251 @@
+"""Every number of the wire protocol, defined once.
+
+The firmware (MicroPython) and the host SDK (CPython, through `construct` layouts derived
+from the tables below) both import this module, so a change here changes both sides.
+Layouts are `struct` format strings, little-endian, no padding.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+PROTOCOL_VERSION = const(1)
+
+# ---- framing -------------------------------------------------------------------------
+SYNC0 = const(0xA5)
+SYNC1 = const(0x5A)
+# sync0 sync1 length | version type flags stream seq
+HEADER_FMT = "<BBHBBBBH"
+HEADER_SIZE = const(10)
+LENGTH_OFFSET = const(2)  # the CRC covers bytes [LENGTH_OFFSET, 4 + length)
+LENGTH_BASE = const(6)  # `length` counts version..seq (6 bytes) plus the payload
+CRC_SIZE = const(4)
+FRAME_OVERHEAD = const(14)  # header + CRC
+MAX_PAYLOAD = const(1024)
+DEFAULT_SAMPLE_PAYLOAD = const(512)  # sample frames are flushed when this is full
+
+# ---- message types -------------------------------------------------------------------
+MSG_HELLO = const(0x01)
+MSG_STATUS = const(0x02)
+MSG_EVENT = const(0x03)
+MSG_ACK = const(0x04)
+MSG_NACK = const(0x05)
+MSG_LOG = const(0x06)
+MSG_SAMPLES = const(0x10)
+MSG_COMMAND = const(0x20)
+
+MESSAGE_NAMES = {
+    MSG_HELLO: "HELLO",
+    MSG_STATUS: "STATUS",
+    MSG_EVENT: "EVENT",
+    MSG_ACK: "ACK",
+    MSG_NACK: "NACK",
+    MSG_LOG: "LOG",
+    MSG_SAMPLES: "SAMPLES",
+    MSG_COMMAND: "COMMAND",
+}
+
+# ---- header flags --------------------------------------------------------------------
+FLAG_DROPPED = const(0x01)  # samples of this stream were dropped just before this frame
+FLAG_LATCHED = const(0x02)  # the board is in a latched stop (current off until cleared)
+FLAG_BOOT = const(0x04)  # first frame since the board booted (sequence restarts at 0)
+FLAGS_KNOWN = const(0x07)  # any other bit set: the frame is from a newer protocol; reject
+
+# ---- sample frames -------------------------------------------------------------------
+# payload: first_index u32 | t_first_us u32 | n_records u16 | n x record
+SAMPLES_HEADER_FMT = "<IIH"
+SAMPLES_HEADER_SIZE = const(10)
+
+STREAM_LOAD = const(0)  # load-cell bridge ADC
+STREAM_FBG = const(1)  # FBG interrogator peak wavelengths
+STREAM_ELEC = const(2)  # cell voltage and current readback
+STREAM_TEMP = const(3)  # thermistor
+N_STREAMS = const(4)
+STREAM_NAMES = ("load", "fbg", "elec", "temp")
+
+# Default record layouts. The HELLO message is the authority: the host builds its dtypes
+# from what the board announces; these are what the reference firmware announces.
+# Every record starts with t_us (u32 device clock, wraps every 2**32 us = 71.6 min).
+LOAD_RECORD_FMT = "<IiB"  # t_us, counts (signed 24-bit in i32), status
+FBG_RECORD_FMT_PREFIX = "<IB"  # t_us, status (bit n: grating n lost); then i32 fm per grating
+ELEC_RECORD_FMT = "<IiiB"  # t_us, voltage counts, current counts, state bits
+TEMP_RECORD_FMT = "<IHi"  # t_us, raw ADC counts, temperature in milli-degC
+
+# record status bits
+LOAD_GLITCH = const(0x01)  # HX711 returned an all-ones/all-zeros glitch value
+LOAD_NOT_READY = const(0x02)  # chip missing or not ready in time; counts repeat the last
+ELEC_OUTPUT_ON = const(0x01)
+ELEC_PULSE_ON = const(0x02)
+ELEC_COMPLIANCE = const(0x04)
+TEMP_OPEN = const(0x01)  # flagged through raw == 0 or 0xFFFF; temp_mdegc is then 0
+
+# ---- commands ------------------------------------------------------------------------
+# COMMAND payload: cmd_seq u16 | cmd_id u8 | arguments (format below)
+# ACK payload:     cmd_seq u16 | cmd_id u8 | applied values (same format as the arguments)
+# NACK payload:    cmd_seq u16 | cmd_id u8 | reason u8 | text (UTF-8, rest of payload)
+COMMAND_HEADER_FMT = "<HB"
+COMMAND_HEADER_SIZE = const(3)
+
+# current unit selector used by the waveform commands
+UNIT_A = const(0)
+UNIT_A_PER_M2 = const(1)
+
+# cutoffs appended to every waveform command: v_min, v_max (V), max charge (C, 0 = none),
+# max duration (s, 0 = none)
+CUTOFF_FMT = "ffff"
+CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
+
+CMD_HEARTBEAT = const(0x01)
+CMD_GET_INFO = const(0x02)
+CMD_CONFIG_STREAM = const(0x03)
+CMD_SET_STREAMING = const(0x04)
+CMD_SET_CELL = const(0x05)
+CMD_SET_WATCHDOG = const(0x06)
+CMD_SET_VOLTAGE_WINDOW = const(0x07)
+CMD_GET_STATUS = const(0x08)
+CMD_REST = const(0x10)
+CMD_CONSTANT = const(0x11)
+CMD_PULSE_TRAIN = const(0x12)
+CMD_STAIRCASE = const(0x13)
+CMD_GITT = const(0x14)
+CMD_STOP = const(0x15)
+CMD_CLEAR_FAULT = const(0x16)
+CMD_ENTER_REPL = const(0x17)
+CMD_RESET = const(0x18)
+
+# cmd_id: (name, argument format without "<", field names)
+COMMANDS = {
+    CMD_HEARTBEAT: ("heartbeat", "", ()),
+    CMD_GET_INFO: ("get_info", "", ()),
+    CMD_CONFIG_STREAM: ("config_stream", "BBf", ("stream", "enabled", "rate_hz")),
+    CMD_SET_STREAMING: ("set_streaming", "B", ("on",)),
+    CMD_SET_CELL: ("set_cell", "f", ("area_m2",)),
+    CMD_SET_WATCHDOG: ("set_watchdog", "I", ("timeout_ms",)),
+    CMD_SET_VOLTAGE_WINDOW: ("set_voltage_window", "ff", ("v_min_v", "v_max_v")),
+    CMD_GET_STATUS: ("get_status", "", ()),
+    CMD_REST: ("rest", "f", ("duration_s",)),
+    CMD_CONSTANT: ("constant", "Bf" + CUTOFF_FMT, ("unit", "current") + CUTOFF_FIELDS),
+    CMD_PULSE_TRAIN: (
+        "pulse_train",
+        "BfffI" + CUTOFF_FMT,
+        ("unit", "amplitude", "t_on_s", "t_off_s", "count") + CUTOFF_FIELDS,
+    ),
+    CMD_STAIRCASE: (
+        "staircase",
+        "Bfffff" + CUTOFF_FMT,
+        ("unit", "start", "step", "stop", "dwell_s", "on_s") + CUTOFF_FIELDS,
+    ),
+    CMD_GITT: (
+        "gitt",
+        "BfffI" + CUTOFF_FMT,
+        ("unit", "amplitude", "t_pulse_s", "t_rest_s", "count") + CUTOFF_FIELDS,
+    ),
+    CMD_STOP: ("stop", "", ()),
+    CMD_CLEAR_FAULT: ("clear_fault", "", ()),
+    CMD_ENTER_REPL: ("enter_repl", "", ()),
+    CMD_RESET: ("reset", "", ()),
+}
+
+# NACK reasons
+NACK_UNKNOWN_COMMAND = const(1)
+NACK_BAD_LENGTH = const(2)
+NACK_OUT_OF_RANGE = const(3)
+NACK_BUSY = const(4)
+NACK_LATCHED = const(5)
+NACK_NOT_CONFIGURED = const(6)
+NACK_UNSUPPORTED = const(7)
+NACK_BAD_STATE = const(8)
+NACK_NAMES = {
+    NACK_UNKNOWN_COMMAND: "unknown_command",
+    NACK_BAD_LENGTH: "bad_length",
+    NACK_OUT_OF_RANGE: "out_of_range",
+    NACK_BUSY: "busy",
+    NACK_LATCHED: "latched",
+    NACK_NOT_CONFIGURED: "not_configured",
+    NACK_UNSUPPORTED: "unsupported",
+    NACK_BAD_STATE: "bad_state",
+}
+
+# ---- events --------------------------------------------------------------------------
+# EVENT payload: t_us u32 | code u8 | cause u8 | index u16 | value f32
+EVENT_FMT = "<IBBHf"
+EVENT_SIZE = const(12)
+EV_BOOT = const(1)
+EV_WAVEFORM_START = const(2)  # index: command id that started it, value: first setpoint
+EV_EDGE = const(3)  # current setpoint changed; index: pulse/step number, value: new A
+EV_WAVEFORM_END = const(4)  # cause says why (completed or a cutoff)
+EV_STOP_LATCHED = const(5)  # safety stop; current off until CLEAR_FAULT
+EV_FAULT_CLEARED = const(6)
+EV_SENSOR_FAULT = const(7)  # index: stream id, value: raw reading
+EV_STREAMING = const(8)  # index: 1 on / 0 off
+EVENT_NAMES = {
+    EV_BOOT: "boot",
+    EV_WAVEFORM_START: "waveform_start",
+    EV_EDGE: "edge",
+    EV_WAVEFORM_END: "waveform_end",
+    EV_STOP_LATCHED: "stop_latched",
+    EV_FAULT_CLEARED: "fault_cleared",
+    EV_SENSOR_FAULT: "sensor_fault",
+    EV_STREAMING: "streaming",
+}
+
+CAUSE_NONE = const(0)
+CAUSE_COMPLETED = const(1)
+CAUSE_V_MIN = const(2)
+CAUSE_V_MAX = const(3)
+CAUSE_CHARGE = const(4)
+CAUSE_DURATION = const(5)
+CAUSE_HOST_STOP = const(6)
+CAUSE_WATCHDOG = const(7)
+CAUSE_COMPLIANCE = const(8)
+CAUSE_OVER_TEMP = const(9)
+CAUSE_OVER_FORCE = const(10)
+CAUSE_OVER_CURRENT = const(11)
+CAUSE_SENSOR_FAULT = const(12)
+CAUSE_BOOT = const(13)
+CAUSE_NAMES = {
+    CAUSE_NONE: "none",
+    CAUSE_COMPLETED: "completed",
+    CAUSE_V_MIN: "v_min",
+    CAUSE_V_MAX: "v_max",
+    CAUSE_CHARGE: "charge",
+    CAUSE_DURATION: "duration",
+    CAUSE_HOST_STOP: "host_stop",
+    CAUSE_WATCHDOG: "watchdog",
+    CAUSE_COMPLIANCE: "compliance",
+    CAUSE_OVER_TEMP: "over_temp",
+    CAUSE_OVER_FORCE: "over_force",
+    CAUSE_OVER_CURRENT: "over_current",
+    CAUSE_SENSOR_FAULT: "sensor_fault",
+    CAUSE_BOOT: "boot",
+}
+
+# ---- status --------------------------------------------------------------------------
+# uptime_ms, frames_sent, samples_dropped, bad_frames_rx, heap_free, state, latched cause,
+# current setpoint (A)
+STATUS_FMT = "<IIIIIBBf"
+STATUS_FIELDS = (
+    "uptime_ms",
+    "frames_sent",
+    "samples_dropped",
+    "bad_frames_rx",
+    "heap_free",
+    "state",
+    "latched_cause",
+    "setpoint_a",
+)
+STATE_IDLE = const(0)
+STATE_RUNNING = const(1)
+STATE_LATCHED = const(2)
+STATE_NAMES = {STATE_IDLE: "idle", STATE_RUNNING: "running", STATE_LATCHED: "latched"}
+
+# ---- log -----------------------------------------------------------------------------
+# LOG payload: level u8 | UTF-8 text
+LOG_DEBUG = const(10)
+LOG_INFO = const(20)
+LOG_WARNING = const(30)
+LOG_ERROR = const(40)

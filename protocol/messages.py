@@ -1,0 +1,186 @@
+"""Payload layouts beyond the frame: commands, replies, events, status, HELLO, log.
+
+Fixed-size payloads (events, status) are packed in place with no allocation; variable
+ones (HELLO, NACK text, commands) allocate, which is fine because they are rare.
+The host derives its `construct` layouts from the same tables in `defs`.
+"""
+
+import struct
+
+from protocol import defs
+
+
+def command_format(cmd_id):
+    """struct format of a command's arguments (and of its ACK's applied values)."""
+    return "<" + defs.COMMANDS[cmd_id][1]
+
+
+def encode_command(cmd_seq, cmd_id, args):
+    """Payload bytes of a COMMAND."""
+    return struct.pack(defs.COMMAND_HEADER_FMT, cmd_seq, cmd_id) + struct.pack(
+        command_format(cmd_id), *args
+    )
+
+
+def decode_command(payload, payload_len):
+    """(cmd_seq, cmd_id, args tuple or None when the length is wrong, or cmd unknown)."""
+    if payload_len < defs.COMMAND_HEADER_SIZE:
+        return (0, 0, None)
+    cmd_seq, cmd_id = struct.unpack_from(defs.COMMAND_HEADER_FMT, payload, 0)
+    if cmd_id not in defs.COMMANDS:
+        return (cmd_seq, cmd_id, None)
+    fmt = command_format(cmd_id)
+    if payload_len - defs.COMMAND_HEADER_SIZE != struct.calcsize(fmt):
+        return (cmd_seq, cmd_id, None)
+    return (cmd_seq, cmd_id, struct.unpack_from(fmt, payload, defs.COMMAND_HEADER_SIZE))
+
+
+def pack_ack(buf, offset, cmd_seq, cmd_id, applied):
+    """Pack an ACK payload at buf[offset:]; return its length."""
+    struct.pack_into(defs.COMMAND_HEADER_FMT, buf, offset, cmd_seq, cmd_id)
+    fmt = command_format(cmd_id)
+    if applied:
+        struct.pack_into(fmt, buf, offset + defs.COMMAND_HEADER_SIZE, *applied)
+    return defs.COMMAND_HEADER_SIZE + struct.calcsize(fmt)
+
+
+def pack_nack(buf, offset, cmd_seq, cmd_id, reason, text):
+    """Pack a NACK payload at buf[offset:]; return its length. Text is cut to fit 200 B."""
+    struct.pack_into("<HBB", buf, offset, cmd_seq, cmd_id, reason)
+    data = text.encode() if isinstance(text, str) else text
+    data = data[:200]
+    start = offset + 4
+    buf[start : start + len(data)] = data
+    return 4 + len(data)
+
+
+def decode_nack(payload):
+    cmd_seq, cmd_id, reason = struct.unpack_from("<HBB", payload, 0)
+    return cmd_seq, cmd_id, reason, bytes(payload[4:]).decode()
+
+
+def pack_event(buf, offset, t_us, code, cause, index, value):
+    struct.pack_into(defs.EVENT_FMT, buf, offset, t_us, code, cause, index, value)
+    return defs.EVENT_SIZE
+
+
+def pack_status(buf, offset, values):
+    struct.pack_into(defs.STATUS_FMT, buf, offset, *values)
+    return struct.calcsize(defs.STATUS_FMT)
+
+
+def pack_log(buf, offset, level, text):
+    data = text.encode() if isinstance(text, str) else text
+    data = data[:250]
+    buf[offset] = level
+    buf[offset + 1 : offset + 1 + len(data)] = data
+    return 1 + len(data)
+
+
+# ---- HELLO -----------------------------------------------------------------------------
+# protocol_version u8 | fw_version 3 x u8 | board_id str8 | unique_id str8 | n_streams u8 |
+#   per stream: id u8 | name str8 | rate_hz f32 | enabled u8 | record_format str8 |
+#               n_fields u8 | per field: name str8 | unit str8 | scale f32 | offset f32
+# | n_limits u8 | per limit: name str8 | value f32
+# str8 = u8 length + UTF-8 bytes
+
+
+def _str8(s):
+    b = s.encode()
+    if len(b) > 255:
+        raise ValueError("string longer than 255 bytes")
+    return bytes([len(b)]) + b
+
+
+def encode_hello(info):
+    """HELLO payload from a dict shaped like `decode_hello`'s result."""
+    parts = [
+        struct.pack("<BBBB", info["protocol_version"], *info["firmware_version"]),
+        _str8(info["board_id"]),
+        _str8(info["unique_id"]),
+        bytes([len(info["streams"])]),
+    ]
+    for s in info["streams"]:
+        parts.append(bytes([s["id"]]))
+        parts.append(_str8(s["name"]))
+        parts.append(struct.pack("<fB", s["rate_hz"], 1 if s["enabled"] else 0))
+        parts.append(_str8(s["record_format"]))
+        parts.append(bytes([len(s["fields"])]))
+        for f in s["fields"]:
+            parts.append(_str8(f["name"]))
+            parts.append(_str8(f["unit"]))
+            parts.append(struct.pack("<ff", f["scale"], f["offset"]))
+    limits = info.get("limits", {})
+    parts.append(bytes([len(limits)]))
+    for name in sorted(limits):
+        parts.append(_str8(name))
+        parts.append(struct.pack("<f", limits[name]))
+    return b"".join(parts)
+
+
+class _Cursor:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def unpack(self, fmt):
+        vals = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return vals
+
+    def u8(self):
+        v = self.data[self.pos]
+        self.pos += 1
+        return v
+
+    def str8(self):
+        n = self.u8()
+        s = bytes(self.data[self.pos : self.pos + n]).decode()
+        if len(s.encode()) != n:
+            raise ValueError("truncated string")
+        self.pos += n
+        return s
+
+
+def decode_hello(payload):
+    """Parse a HELLO payload into plain dicts/lists (raises ValueError when malformed)."""
+    c = _Cursor(payload)
+    try:
+        pv, a, b, d = c.unpack("<BBBB")
+        info = {
+            "protocol_version": pv,
+            "firmware_version": (a, b, d),
+            "board_id": c.str8(),
+            "unique_id": c.str8(),
+            "streams": [],
+            "limits": {},
+        }
+        for _ in range(c.u8()):
+            sid = c.u8()
+            name = c.str8()
+            rate, enabled = c.unpack("<fB")
+            fmt = c.str8()
+            fields = []
+            for _ in range(c.u8()):
+                fname = c.str8()
+                unit = c.str8()
+                scale, offset = c.unpack("<ff")
+                fields.append({"name": fname, "unit": unit, "scale": scale, "offset": offset})
+            info["streams"].append(
+                {
+                    "id": sid,
+                    "name": name,
+                    "rate_hz": rate,
+                    "enabled": bool(enabled),
+                    "record_format": fmt,
+                    "fields": fields,
+                }
+            )
+        for _ in range(c.u8()):
+            lname = c.str8()
+            info["limits"][lname] = c.unpack("<f")[0]
+    except (IndexError, struct.error) as e:
+        raise ValueError("malformed HELLO: " + str(e))
+    if c.pos != len(payload):
+        raise ValueError("malformed HELLO: trailing bytes")
+    return info
