@@ -1,0 +1,67 @@
+"""The one entry point for stressrig's sessions: tests, lint, firmware, hil, bench, demo.
+
+Every session installs what it needs into its own virtualenv, so a fresh machine with
+Python 3.11 and pip needs only `python3 -m pip install nox` first.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+HOST_CODE = ["host_sdk", "protocol", "tests", "hil_tests", "bench", "noxfile.py"]
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, property, firmware (MicroPython unix port) and HIL tests on the emulated board."""
+    _install(session)
+    session.run("pytest", "-q", "-ra", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check) and mypy on the host code."""
+    _install(session)
+    session.run("ruff", "check", *HOST_CODE)
+    session.run("ruff", "format", "--check", *HOST_CODE)
+    session.run("mypy", "host_sdk")
+
+
+@nox.session(python=PYTHON)
+def firmware(session: nox.Session) -> None:
+    """Compile firmware/, protocol/ and each board file with mpy-cross; report sizes.
+
+    Pass board names to build only those: `nox -s firmware -- rp2040_pico`.
+    """
+    _install(session)
+    session.run("python", "firmware/build.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def hil(session: nox.Session) -> None:
+    """The HIL bench. Emulated board by default; `nox -s hil -- --port /dev/ttyACM0
+    --board rp2040_pico` runs the same suite on a real board."""
+    _install(session)
+    session.run("pytest", "-q", "-ra", "hil_tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: prints a table and writes bench/results.json."""
+    _install(session)
+    session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: a pulsed experiment on the emulated board, recorded and analysed."""
+    _install(session)
+    session.run("stressrig", "demo", *session.posargs)
