@@ -10,9 +10,35 @@ import struct
 from protocol import defs
 
 
+# Per-command tables built once at import, so that packing an ACK on the board needs no
+# string concatenation, no `*args` tuple and no calcsize at run time (all of them allocate).
+_CMD_FMT = {}  # cmd_id -> "<" + argument format
+_CMD_SIZE = {}  # cmd_id -> argument bytes
+_CMD_FIELD_FMTS = {}  # cmd_id -> tuple of one-value formats ("<f", ...)
+_CMD_FIELD_OFFS = {}  # cmd_id -> tuple of byte offsets of each argument
+for _cid in defs.COMMANDS:
+    _args = defs.COMMANDS[_cid][1]
+    _CMD_FMT[_cid] = "<" + _args
+    _CMD_SIZE[_cid] = struct.calcsize("<" + _args)
+    _fmts = []
+    _offs = []
+    _o = 0
+    for _ch in _args:
+        _fmts.append("<" + _ch)
+        _offs.append(_o)
+        _o += struct.calcsize("<" + _ch)
+    _CMD_FIELD_FMTS[_cid] = tuple(_fmts)
+    _CMD_FIELD_OFFS[_cid] = tuple(_offs)
+
+
 def command_format(cmd_id):
     """struct format of a command's arguments (and of its ACK's applied values)."""
-    return "<" + defs.COMMANDS[cmd_id][1]
+    return _CMD_FMT[cmd_id]
+
+
+def command_size(cmd_id):
+    """Bytes of a command's arguments (and of its ACK's applied values)."""
+    return _CMD_SIZE[cmd_id]
 
 
 def encode_command(cmd_seq, cmd_id, args):
@@ -36,12 +62,31 @@ def decode_command(payload, payload_len):
 
 
 def pack_ack(buf, offset, cmd_seq, cmd_id, applied):
-    """Pack an ACK payload at buf[offset:]; return its length."""
+    """Pack an ACK payload at buf[offset:]; return its length.
+
+    `applied` holds one value per argument of the command (a tuple or list, reused by the
+    caller to stay allocation-free); when it is empty the applied values are sent as zeros.
+    Packs value by value: `struct.pack_into(fmt, ..., *applied)` would allocate.
+    """
     struct.pack_into(defs.COMMAND_HEADER_FMT, buf, offset, cmd_seq, cmd_id)
-    fmt = command_format(cmd_id)
+    base = offset + defs.COMMAND_HEADER_SIZE
+    size = _CMD_SIZE[cmd_id]
     if applied:
-        struct.pack_into(fmt, buf, offset + defs.COMMAND_HEADER_SIZE, *applied)
-    return defs.COMMAND_HEADER_SIZE + struct.calcsize(fmt)
+        fmts = _CMD_FIELD_FMTS[cmd_id]
+        offs = _CMD_FIELD_OFFS[cmd_id]
+        n = len(fmts)
+        if len(applied) != n:
+            raise ValueError("applied values do not match the command")
+        i = 0
+        while i < n:
+            struct.pack_into(fmts[i], buf, base + offs[i], applied[i])
+            i += 1
+    else:
+        i = 0
+        while i < size:
+            buf[base + i] = 0
+            i += 1
+    return defs.COMMAND_HEADER_SIZE + size
 
 
 def pack_nack(buf, offset, cmd_seq, cmd_id, reason, text):
@@ -64,9 +109,21 @@ def pack_event(buf, offset, t_us, code, cause, index, value):
     return defs.EVENT_SIZE
 
 
+STATUS_SIZE = struct.calcsize(defs.STATUS_FMT)
+if len(defs.STATUS_FIELDS) != 8:  # pack_status below spells the eight values out
+    raise ImportError("pack_status does not match defs.STATUS_FIELDS")
+
+
 def pack_status(buf, offset, values):
-    struct.pack_into(defs.STATUS_FMT, buf, offset, *values)
-    return struct.calcsize(defs.STATUS_FMT)
+    """Pack STATUS at buf[offset:] from a sequence in STATUS_FIELDS order; return its length.
+
+    The values are indexed one by one because `*values` would allocate on the board.
+    """
+    v = values
+    struct.pack_into(
+        defs.STATUS_FMT, buf, offset, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+    )
+    return STATUS_SIZE
 
 
 def pack_log(buf, offset, level, text):
