@@ -1,6 +1,8 @@
 # MicroPython only: table-driven CRC-32 in viper, no heap use per call.
-import micropython
+# ruff: noqa: F821  (ptr8, ptr32 and uint are viper built-ins)
 from array import array
+
+import micropython
 
 
 def _make_table():

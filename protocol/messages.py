@@ -9,7 +9,6 @@ import struct
 
 from protocol import defs
 
-
 # Per-command tables built once at import, so that packing an ACK on the board needs no
 # string concatenation, no `*args` tuple and no calcsize at run time (all of them allocate).
 _CMD_FMT = {}  # cmd_id -> "<" + argument format
@@ -120,9 +119,7 @@ def pack_status(buf, offset, values):
     The values are indexed one by one because `*values` would allocate on the board.
     """
     v = values
-    struct.pack_into(
-        defs.STATUS_FMT, buf, offset, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-    )
+    struct.pack_into(defs.STATUS_FMT, buf, offset, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
     return STATUS_SIZE
 
 
@@ -237,7 +234,7 @@ def decode_hello(payload):
             lname = c.str8()
             info["limits"][lname] = c.unpack("<f")[0]
     except (IndexError, struct.error) as e:
-        raise ValueError("malformed HELLO: " + str(e))
+        raise ValueError("malformed HELLO: " + str(e))  # noqa: B904 (MicroPython warns on `from`)
     if c.pos != len(payload):
         raise ValueError("malformed HELLO: trailing bytes")
     return info
