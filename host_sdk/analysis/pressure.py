@@ -1,0 +1,281 @@
+"""Stack pressure from a load cell and its segmentation against normalized capacity
+(DOMAIN.md §2, seed 001 Fig. 7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.integrate import cumulative_trapezoid
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class LoadCellCalibration:
+    """F = (counts − tare_counts) · span_n_per_count, fitted by least squares.
+
+    ``residuals_n`` are fit − known load at each calibration point.
+    """
+
+    tare_counts: float
+    span_n_per_count: float
+    residuals_n: FloatArray
+    rms_residual_n: float
+    max_abs_residual_n: float
+
+    def force_n(self, counts: ArrayLike) -> FloatArray:
+        return np.asarray(
+            (np.asarray(counts, dtype=float) - self.tare_counts) * self.span_n_per_count,
+            dtype=float,
+        )
+
+
+def fit_load_cell(
+    counts: ArrayLike, loads_n: ArrayLike, tare_counts: float | None = None
+) -> LoadCellCalibration:
+    """Least-squares calibration from readings at known loads.
+
+    With ``tare_counts`` (mean reading with the stack unloaded) only the span is fitted;
+    otherwise tare and span are both fitted (a zero load among the points pins the tare).
+    """
+    x = np.asarray(counts, dtype=float).ravel()
+    f = np.asarray(loads_n, dtype=float).ravel()
+    if x.shape != f.shape or x.size < (1 if tare_counts is not None else 2):
+        raise ValueError("need matching counts/loads, at least two points to fit a tare")
+    if tare_counts is not None:
+        dx = x - tare_counts
+        span = float(np.dot(dx, f) / np.dot(dx, dx))
+        tare = float(tare_counts)
+    else:
+        a = np.column_stack((x, np.ones_like(x)))
+        (span, off), *_ = np.linalg.lstsq(a, f, rcond=None)
+        span = float(span)
+        tare = float(-off / span)
+    res = (x - tare) * span - f
+    return LoadCellCalibration(
+        tare_counts=tare,
+        span_n_per_count=span,
+        residuals_n=res,
+        rms_residual_n=float(np.sqrt(np.mean(res**2))),
+        max_abs_residual_n=float(np.max(np.abs(res))),
+    )
+
+
+def fit_log_creep(t_s: ArrayLike, force_n: ArrayLike, t0_s: float = 1.0) -> tuple[float, float]:
+    """Fit F(t) = F₀·(1 + c·log10(1 + t/t₀)) under constant load; returns (F₀, c) with c
+    the creep per decade of time (fraction)."""
+    t = np.asarray(t_s, dtype=float)
+    f = np.asarray(force_n, dtype=float)
+    g = np.log10(1.0 + t / t0_s)
+    a = np.column_stack((np.ones_like(g), g))
+    (f0, slope), *_ = np.linalg.lstsq(a, f, rcond=None)
+    return float(f0), float(slope / f0)
+
+
+def correct_creep(
+    force_n: ArrayLike, t_since_load_s: ArrayLike, creep_per_decade: float, t0_s: float = 1.0
+) -> FloatArray:
+    """Remove the log-time creep found by :func:`fit_log_creep`."""
+    g = np.log10(1.0 + np.asarray(t_since_load_s, dtype=float) / t0_s)
+    return np.asarray(np.asarray(force_n, dtype=float) / (1.0 + creep_per_decade * g), dtype=float)
+
+
+def correct_temperature(
+    force_n: ArrayLike,
+    temp_c: ArrayLike,
+    ref_temp_c: float,
+    zero_drift_n_per_k: float = 0.0,
+    span_drift_per_k: float = 0.0,
+) -> FloatArray:
+    """Undo zero drift (N/K) and span drift (fraction/K):
+    F_true = (F_meas − z·ΔT)/(1 + s·ΔT)."""
+    dt = np.asarray(temp_c, dtype=float) - ref_temp_c
+    f = np.asarray(force_n, dtype=float)
+    return np.asarray((f - zero_drift_n_per_k * dt) / (1.0 + span_drift_per_k * dt), dtype=float)
+
+
+def die_area_m2(diameter_m: float) -> float:
+    return float(np.pi * diameter_m**2 / 4.0)
+
+
+def pressure_pa(force_n: ArrayLike, area_m2: float) -> FloatArray:
+    """P = F/A."""
+    return np.asarray(np.asarray(force_n, dtype=float) / area_m2, dtype=float)
+
+
+def force_for_pressure_n(pressure_pa: float, area_m2: float) -> float:
+    return pressure_pa * area_m2
+
+
+def cumulative_charge_c(t_s: ArrayLike, current_a: ArrayLike) -> FloatArray:
+    """Coulomb counting: Q(t) = ∫ I dt (trapezoid), Q(t₀) = 0."""
+    return np.asarray(
+        cumulative_trapezoid(np.asarray(current_a, float), np.asarray(t_s, float), initial=0.0),
+        dtype=float,
+    )
+
+
+def normalized_capacity(t_s: ArrayLike, current_a: ArrayLike) -> FloatArray:
+    """q = Q(t)/Q_end (sign-independent: lithiation current may be negative)."""
+    q = cumulative_charge_c(t_s, current_a)
+    return np.asarray(q / q[-1], dtype=float)
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+@dataclass(frozen=True)
+class PressurePhases:
+    """Piecewise-linear description of pressure vs normalized capacity.
+
+    ``breaks_q`` are the capacities where the rate changes (len = n_segments − 1);
+    ``rates_mpa_per_q`` the slope of each phase in MPa per unit normalized capacity.
+    """
+
+    q_start: FloatArray
+    q_end: FloatArray
+    rates_mpa_per_q: FloatArray
+    p_start_mpa: FloatArray
+    p_end_mpa: FloatArray
+    breaks_q: FloatArray
+    total_rise_mpa: float
+    max_rate_mpa_per_q: float
+    fitted_mpa: FloatArray
+    bic: FloatArray
+
+    @property
+    def n_segments(self) -> int:
+        return int(self.rates_mpa_per_q.size)
+
+
+def _segment_costs(x: FloatArray, y: FloatArray, min_pts: int) -> FloatArray:
+    """cost[i, j] = SSE of a straight-line fit to points i..j-1 (inf if too short)."""
+    n = x.size
+    z = np.zeros(1)
+    sx = np.concatenate((z, np.cumsum(x)))
+    sy = np.concatenate((z, np.cumsum(y)))
+    sxx = np.concatenate((z, np.cumsum(x * x)))
+    sxy = np.concatenate((z, np.cumsum(x * y)))
+    syy = np.concatenate((z, np.cumsum(y * y)))
+    i = np.arange(n + 1)[:, None]
+    j = np.arange(n + 1)[None, :]
+    m = (j - i).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ax = sx[j] - sx[i]
+        ay = sy[j] - sy[i]
+        vxx = sxx[j] - sxx[i] - ax * ax / m
+        vxy = sxy[j] - sxy[i] - ax * ay / m
+        vyy = syy[j] - syy[i] - ay * ay / m
+        sse = vyy - np.where(vxx > 0, vxy * vxy / np.where(vxx > 0, vxx, 1.0), 0.0)
+    sse = np.where(m >= min_pts, np.clip(sse, 0.0, None), np.inf)
+    return np.asarray(sse, dtype=float)
+
+
+def segment_piecewise_linear(
+    x: ArrayLike,
+    y: ArrayLike,
+    max_segments: int = 6,
+    min_points: int = 5,
+    max_points: int = 600,
+    penalty: float | None = None,
+) -> tuple[NDArray[np.int64], FloatArray]:
+    """Optimal segmentation into straight lines by dynamic programming.
+
+    For each k ≤ ``max_segments`` the exact least-squares partition is found; k is chosen by
+    BIC = n·ln(SSE/n) + p·ln n with p = 3k − 1 (or SSE + penalty·k when ``penalty`` is
+    given). Long series are bin-averaged to ``max_points`` first (O(k n²) DP).
+    Returns the segment start indices into the (possibly binned) arrays and the BIC per k;
+    use :func:`pressure_phases` for a physical summary.
+    """
+    xs, ys = _bin(np.asarray(x, float), np.asarray(y, float), max_points)
+    n = xs.size
+    cost = _segment_costs(xs, ys, min_points)
+    kmax = max(1, min(max_segments, n // min_points))
+    e = np.full((kmax + 1, n + 1), np.inf)
+    arg = np.zeros((kmax + 1, n + 1), dtype=np.int64)
+    e[1] = cost[0]
+    for k in range(2, kmax + 1):
+        tot = e[k - 1][:, None] + cost
+        arg[k] = np.argmin(tot, axis=0)
+        e[k] = tot[arg[k], np.arange(n + 1)]
+    sse = e[1:, n]
+    ks = np.arange(1, kmax + 1)
+    floor = 1e-12 * max(float(np.var(ys)) * n, 1e-300)
+    if penalty is None:
+        score = n * np.log((sse + floor) / n) + (3 * ks - 1) * np.log(n)
+    else:
+        score = sse + penalty * ks
+    score = np.where(np.isfinite(sse), score, np.inf)
+    k_best = int(ks[np.argmin(score)])
+    starts = [n]
+    j = n
+    for k in range(k_best, 1, -1):
+        j = int(arg[k, j])
+        starts.append(j)
+    starts.append(0)
+    return np.asarray(sorted(set(starts))[:-1], dtype=np.int64), np.asarray(score, dtype=float)
+
+
+def _bin(x: FloatArray, y: FloatArray, max_points: int) -> tuple[FloatArray, FloatArray]:
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size <= max_points:
+        return x, y
+    edges = np.linspace(0, x.size, max_points + 1).astype(int)
+    xb = np.add.reduceat(x, edges[:-1]) / np.diff(edges)
+    yb = np.add.reduceat(y, edges[:-1]) / np.diff(edges)
+    return xb, yb
+
+
+def pressure_phases(
+    normalized_capacity: ArrayLike,
+    pressure_pa: ArrayLike,
+    max_segments: int = 6,
+    min_points: int = 5,
+    max_points: int = 600,
+    penalty: float | None = None,
+) -> PressurePhases:
+    """Phases of pressure vs normalized capacity (seed 001 Fig. 7): rate per phase in MPa
+    per unit normalized capacity, the capacity at each rate change and the total rise."""
+    q_all = np.asarray(normalized_capacity, float)
+    p_all = np.asarray(pressure_pa, float) / 1e6
+    starts, score = segment_piecewise_linear(
+        q_all, p_all, max_segments, min_points, max_points, penalty
+    )
+    q, p = _bin(q_all, p_all, max_points)
+    bounds = np.append(starts, q.size)
+    slopes, icpts = [], []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        sl, ic = np.polyfit(q[a:b], p[a:b], 1)
+        slopes.append(sl)
+        icpts.append(ic)
+    sl_a, ic_a = np.asarray(slopes), np.asarray(icpts)
+    breaks = []
+    for k in range(1, bounds.size - 1):
+        lo, hi = q[bounds[k] - 1], q[bounds[k]]
+        ds = sl_a[k - 1] - sl_a[k]
+        xb = (ic_a[k] - ic_a[k - 1]) / ds if ds != 0 else 0.5 * (lo + hi)
+        breaks.append(xb if lo - (hi - lo) <= xb <= hi + (hi - lo) else 0.5 * (lo + hi))
+    q0 = np.concatenate(([q[0]], breaks))
+    q1 = np.concatenate((breaks, [q[-1]]))
+    fitted = np.empty_like(q_all)
+    seg_of = np.searchsorted(np.asarray(breaks), q_all, side="right")
+    fitted = sl_a[seg_of] * q_all + ic_a[seg_of]
+    p0 = sl_a * q0 + ic_a
+    p1 = sl_a * q1 + ic_a
+    return PressurePhases(
+        q_start=q0,
+        q_end=q1,
+        rates_mpa_per_q=sl_a,
+        p_start_mpa=p0,
+        p_end_mpa=p1,
+        breaks_q=np.asarray(breaks, dtype=float),
+        total_rise_mpa=float(p1[-1] - p0[0]),
+        max_rate_mpa_per_q=float(np.max(sl_a)),
+        fitted_mpa=np.asarray(fitted, dtype=float),
+        bic=score,
+    )
