@@ -32,9 +32,7 @@ def shift_from_temperature_m(
     return np.asarray(lambda0_m * (alpha_xi_per_k * dt + beta_per_k2 * dt * dt), dtype=float)
 
 
-def strain_from_shift(
-    shift_m: ArrayLike, lambda0_m: float, p_e: float = P_E_SILICA
-) -> FloatArray:
+def strain_from_shift(shift_m: ArrayLike, lambda0_m: float, p_e: float = P_E_SILICA) -> FloatArray:
     """Strain of an isothermal grating: ε = (Δλ/λ₀)/(1 − p_e)."""
     return np.asarray(np.asarray(shift_m, float) / lambda0_m / (1.0 - p_e), dtype=float)
 
@@ -146,9 +144,13 @@ def refine_peak_m(
         p0 = [float(inten[k] - yv.min()), float(wl[k]), s0, float(yv.min())]
         scale = s0
         popt, _ = curve_fit(
-            lambda xx, a, mu, s, c: _gauss((xx - wl[k]) / scale, a, (mu - wl[k]) / scale,
-                                           s / scale, c),
-            x, yv, p0=p0, maxfev=2000,
+            lambda xx, a, mu, s, c: _gauss(
+                (xx - wl[k]) / scale, a, (mu - wl[k]) / scale, s / scale, c
+            ),
+            x,
+            yv,
+            p0=p0,
+            maxfev=2000,
         )
         return float(popt[1])
     raise ValueError(f"unknown peak method {method!r}")
@@ -183,9 +185,7 @@ def find_peaks_m(
     )
 
 
-def assign_peaks(
-    peaks_m: ArrayLike, windows_m: Sequence[tuple[float, float]]
-) -> FloatArray:
+def assign_peaks(peaks_m: ArrayLike, windows_m: Sequence[tuple[float, float]]) -> FloatArray:
     """Map peaks to gratings by wavelength window; one value per window (NaN if none; the
     peak closest to the window centre if several)."""
     pk = np.asarray(peaks_m, float).ravel()

@@ -63,8 +63,9 @@ class FilmBatchResult:
     charge_c_m2: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
-def surface_from_cells(c0: FloatArray, c1: FloatArray, flux_mol_m2_s: FloatArray, h_m: float,
-                       d_m2_s: float) -> FloatArray:
+def surface_from_cells(
+    c0: FloatArray, c1: FloatArray, flux_mol_m2_s: FloatArray, h_m: float, d_m2_s: float
+) -> FloatArray:
     """Value at x = 0 from the two first cell averages and the boundary gradient J/D:
     a quadratic with c'(0) = J/D matching both averages (error O(h³))."""
     b = flux_mol_m2_s / d_m2_s
@@ -72,9 +73,7 @@ def surface_from_cells(c0: FloatArray, c1: FloatArray, flux_mol_m2_s: FloatArray
     return np.asarray(c0 - b * h_m / 2.0 - a2 * h_m * h_m / 3.0, dtype=float)
 
 
-def _step_currents(
-    histories: Sequence[CurrentHistory], t0: float, dt: float, n: int
-) -> FloatArray:
+def _step_currents(histories: Sequence[CurrentHistory], t0: float, dt: float, n: int) -> FloatArray:
     """Step-mean current densities, shape (n, M): exact charge per step."""
     tb = t0 + dt * np.arange(n + 1)
     q = np.column_stack([h.charge_c_m2(tb) for h in histories])
@@ -223,8 +222,16 @@ def solve_film_batch(
     for (_, ll), idx in groups.items():
         g = [scen[k] for k in idx]
         gs, gm, gf, gp, gt, _ = _solve_group(
-            g, n_cells, dt_s, n_steps, rec_every, prof_steps, c_crit_mol_m3,
-            stop_at_crit, restart, chunk_steps,
+            g,
+            n_cells,
+            dt_s,
+            n_steps,
+            rec_every,
+            prof_steps,
+            c_crit_mol_m3,
+            stop_at_crit,
+            restart,
+            chunk_steps,
         )
         surf[:, idx] = gs
         mean[:, idx] = gm
@@ -235,17 +242,19 @@ def solve_film_batch(
             final[k] = gf[:, j]
             xc[k] = x
     cap = np.array(
-        [float(s.current.charge_c_m2(t)) if np.isfinite(t) else np.nan
-         for s, t in zip(scen, t_crit, strict=True)]
+        [
+            float(s.current.charge_c_m2(t)) if np.isfinite(t) else np.nan
+            for s, t in zip(scen, t_crit, strict=True)
+        ]
     )
     charge = np.array([float(s.current.charge_c_m2(n_steps * dt_s)) for s in scen])
     return FilmBatchResult(
-        t_s=np.arange(n_rec) * rec_every * dt_s,
+        t_s=np.asarray(np.arange(n_rec) * rec_every * dt_s, dtype=float),
         surface_mol_m3=surf,
         mean_mol_m3=mean,
         final_mol_m3=final,
         x_centres_m=xc,
-        profile_times_s=prof_steps * dt_s,
+        profile_times_s=np.asarray(prof_steps * dt_s, dtype=float),
         profiles_mol_m3=[profs[p] for p in range(len(prof_steps))],
         t_crit_s=t_crit,
         capacity_c_m2=cap,

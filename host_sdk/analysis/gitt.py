@@ -113,10 +113,18 @@ def analyze_gitt(
             )
         out.append(
             GittPulse(
-                t_start_s=float(t0), t_end_s=float(t1), tau_s=float(tau),
-                current_a=float(np.mean(cur[a:b])), e0_v=float(e0), ir_drop_v=ir,
-                delta_e_tau_v=de_tau, delta_e_s_v=de_s, e_relaxed_v=float(e_rel),
-                d_m2_s=d, tau_d_over_l2=float(ratio), assumptions_ok=ok,
+                t_start_s=float(t0),
+                t_end_s=float(t1),
+                tau_s=float(tau),
+                current_a=float(np.mean(cur[a:b])),
+                e0_v=float(e0),
+                ir_drop_v=ir,
+                delta_e_tau_v=de_tau,
+                delta_e_s_v=de_s,
+                e_relaxed_v=float(e_rel),
+                d_m2_s=d,
+                tau_d_over_l2=float(ratio),
+                assumptions_ok=ok,
             )
         )
     return out

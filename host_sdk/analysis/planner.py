@@ -38,7 +38,10 @@ class FilmMaterial:
     def theoretical_capacity_c_m2(self) -> float:
         """Geometric charge that takes the whole film to C_crit: f·zF·L·(C₀ − C_crit)."""
         return (
-            self.contact_fraction * self.z * FARADAY_C_MOL * self.thickness_m
+            self.contact_fraction
+            * self.z
+            * FARADAY_C_MOL
+            * self.thickness_m
             * (self.c0_mol_m3 - self.c_crit_mol_m3)
         )
 
@@ -85,15 +88,23 @@ def critical_capacity_map_c_m2(
         for r in rests:
             scen.append(
                 FilmScenario(
-                    material.d_m2_s, material.thickness_m,
+                    material.d_m2_s,
+                    material.thickness_m,
                     PulseTrain(current_density_a_m2, float(p), float(r)),
-                    material.c0_mol_m3, material.contact_fraction, material.z,
+                    material.c0_mol_m3,
+                    material.contact_fraction,
+                    material.z,
                 )
             )
             t_end = max(t_end, (np.ceil(on_time / p) + 1) * (p + r))
     res = solve_film_batch(
-        scen, t_end_s=t_end, dt_s=dt_s, n_cells=n_cells, record_every=10**9,
-        c_crit_mol_m3=material.c_crit_mol_m3, stop_at_crit=True,
+        scen,
+        t_end_s=t_end,
+        dt_s=dt_s,
+        n_cells=n_cells,
+        record_every=10**9,
+        c_crit_mol_m3=material.c_crit_mol_m3,
+        stop_at_crit=True,
     )
     return np.asarray(res.capacity_c_m2.reshape(pulses.size, rests.size), dtype=float)
 

@@ -57,7 +57,9 @@ def stoney_stress_pa(
     """Stoney: σ_f = E_s h_s² κ/(6(1 − ν_s) h_f)."""
     kap = np.asarray(curvature_per_m, float)
     return np.asarray(
-        substrate_e_pa * substrate_thickness_m**2 * kap
+        substrate_e_pa
+        * substrate_thickness_m**2
+        * kap
         / (6.0 * (1.0 - substrate_nu) * film_thickness_m),
         dtype=float,
     )
