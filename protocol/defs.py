@@ -89,6 +89,9 @@ TEMP_OPEN = const(0x01)  # flagged through raw == 0 or 0xFFFF; temp_mdegc is the
 # NACK payload:    cmd_seq u16 | cmd_id u8 | reason u8 | text (UTF-8, rest of payload)
 COMMAND_HEADER_FMT = "<HB"
 COMMAND_HEADER_SIZE = const(3)
+NACK_FMT = "<HBB"  # cmd_seq, cmd_id, reason; then the text
+NACK_HEADER_SIZE = const(4)
+NACK_TEXT_MAX = const(200)  # longer texts are cut (bytes of UTF-8)
 
 # current unit selector used by the waveform commands
 UNIT_A = const(0)
@@ -245,6 +248,7 @@ STATE_NAMES = {STATE_IDLE: "idle", STATE_RUNNING: "running", STATE_LATCHED: "lat
 
 # ---- log -----------------------------------------------------------------------------
 # LOG payload: level u8 | UTF-8 text
+LOG_TEXT_MAX = const(250)  # longer texts are cut (bytes of UTF-8)
 LOG_DEBUG = const(10)
 LOG_INFO = const(20)
 LOG_WARNING = const(30)

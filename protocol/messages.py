@@ -90,17 +90,17 @@ def pack_ack(buf, offset, cmd_seq, cmd_id, applied):
 
 def pack_nack(buf, offset, cmd_seq, cmd_id, reason, text):
     """Pack a NACK payload at buf[offset:]; return its length. Text is cut to fit 200 B."""
-    struct.pack_into("<HBB", buf, offset, cmd_seq, cmd_id, reason)
+    struct.pack_into(defs.NACK_FMT, buf, offset, cmd_seq, cmd_id, reason)
     data = text.encode() if isinstance(text, str) else text
-    data = data[:200]
-    start = offset + 4
+    data = data[: defs.NACK_TEXT_MAX]
+    start = offset + defs.NACK_HEADER_SIZE
     buf[start : start + len(data)] = data
-    return 4 + len(data)
+    return defs.NACK_HEADER_SIZE + len(data)
 
 
 def decode_nack(payload):
-    cmd_seq, cmd_id, reason = struct.unpack_from("<HBB", payload, 0)
-    return cmd_seq, cmd_id, reason, bytes(payload[4:]).decode()
+    cmd_seq, cmd_id, reason = struct.unpack_from(defs.NACK_FMT, payload, 0)
+    return cmd_seq, cmd_id, reason, bytes(payload[defs.NACK_HEADER_SIZE :]).decode()
 
 
 def pack_event(buf, offset, t_us, code, cause, index, value):
@@ -125,7 +125,7 @@ def pack_status(buf, offset, values):
 
 def pack_log(buf, offset, level, text):
     data = text.encode() if isinstance(text, str) else text
-    data = data[:250]
+    data = data[: defs.LOG_TEXT_MAX]
     buf[offset] = level
     buf[offset + 1 : offset + 1 + len(data)] = data
     return 1 + len(data)
