@@ -101,7 +101,11 @@ def test_stop_at_critical_concentration_matches_sand_time() -> None:
     tau = np.pi * D * (FARADAY_C_MOL * (C0 - c_crit)) ** 2 / (4 * i * i)
     sc = FilmScenario(D, 2e-3, PiecewiseCurrent([0.0], [i]), C0)
     r = solve_film_batch(
-        [sc], t_end_s=2 * tau, dt_s=tau / 2000, n_cells=2000, c_crit_mol_m3=c_crit,
+        [sc],
+        t_end_s=2 * tau,
+        dt_s=tau / 2000,
+        n_cells=2000,
+        c_crit_mol_m3=c_crit,
         stop_at_crit=True,
     )
     assert r.t_crit_s[0] == pytest.approx(tau, rel=2e-3)
