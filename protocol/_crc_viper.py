@@ -46,11 +46,13 @@ def _matches(buf: ptr8, end: int, c: uint) -> bool:
     )
 
 
+@micropython.native
 def crc32_into(buf, start, end):
     """Write CRC-32 of buf[start:end] little-endian at buf[end:end + 4]."""
     _store(buf, end, _crc(buf, start, end, _TABLE))
 
 
+@micropython.native
 def crc32_check(buf, start, end):
     """True when buf[end:end + 4] holds the CRC-32 of buf[start:end]."""
     return _matches(buf, end, _crc(buf, start, end, _TABLE))

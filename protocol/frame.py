@@ -17,6 +17,11 @@ import struct
 from protocol import defs
 from protocol.crc import crc32_check, crc32_into
 
+try:
+    import micropython
+except ImportError:  # CPython
+    from protocol._cpython import micropython
+
 _HEADER_FMT = defs.HEADER_FMT
 _HEADER_SIZE = defs.HEADER_SIZE
 _SAMPLES_HEADER_FMT = defs.SAMPLES_HEADER_FMT
@@ -38,6 +43,7 @@ class FrameWriter:
         self.payload_offset = _HEADER_SIZE
         self.seq = 0
 
+    @micropython.native
     def finish(self, msg_type, flags, stream, payload_len):
         """Write header and CRC around a payload already in place; return frame length."""
         buf = self.buf
@@ -79,22 +85,27 @@ class SampleFrame:
         self.first_index = 0
         self.t_first_us = 0
 
+    @micropython.native
     def reset(self, first_index):
         self.count = 0
         self.first_index = first_index
 
+    @micropython.native
     def full(self):
         return self.count >= self.capacity
 
+    @micropython.native
     def record_offset(self):
         """Byte offset in `buf` of the next record; call `added(t_us)` after packing it."""
         return _HEADER_SIZE + _SAMPLES_HEADER_SIZE + self.count * self.record_size
 
+    @micropython.native
     def added(self, t_us):
         if self.count == 0:
             self.t_first_us = t_us
         self.count += 1
 
+    @micropython.native
     def seal(self, flags, seq):
         """Finish the frame with frame sequence number `seq`; return its length in bytes."""
         struct.pack_into(
@@ -136,12 +147,14 @@ class FrameReader:
         self.seq = 0
         self.payload_len = 0
 
+    @micropython.native
     def feed_byte(self, b):
         buf = self.buf
         buf[self.n] = b
         self.n += 1
         return self._advance()
 
+    @micropython.native
     def _advance(self):
         buf = self.buf
         while True:
@@ -181,12 +194,14 @@ class FrameReader:
             self.frames += 1
             return True
 
+    @micropython.native
     def consume(self):
         """Drop the frame just returned so the next one can be read."""
         self._shift(self.need)
         self.need = 0
         return self._advance()
 
+    @micropython.native
     def _shift(self, k):
         buf = self.buf
         n = self.n
