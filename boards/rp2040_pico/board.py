@@ -1,0 +1,155 @@
+"""Raspberry Pi Pico (RP2040) stress-rig board.
+
+Fitted: HX711 load-cell ADC on PIO0/SM0 (DOUT GP16, SCK GP17, RATE GP18), FBG interrogator
+on UART0 (TX GP0, RX GP1, 115200 8N1, "#P" peak lines, two gratings), current source with
+a filtered 16-bit PWM setpoint on GP15 (bipolar around mid-scale), enable GP14, cell
+voltage on ADC0 (GP26, through a /2 divider), current sense on ADC1 (GP27, bipolar around
+mid-scale), NTC thermistor on ADC2 (GP28). Boot-time REPL escape: GP22 held low at reset.
+
+machine/rp2 are imported inside make_hal() so the file compiles anywhere with mpy-cross.
+"""
+
+DEFINITION = {
+    "board_id": "rp2040_pico",
+    "firmware_target": "armv6m",
+    "parts": {
+        "loadcell": {"type": "hx711", "gain": 128, "rate_sps": 80, "pio": True},
+        "fbg": {"mode": "uart", "baud": 115200,
+                "windows_fm": ((1527000000, 1533000000), (1547000000, 1553000000))},
+        "source": {"setpoint": "pwm", "pwm_freq_hz": 100000, "zero_code": 32768},
+        "voltage_adc": 0,
+        "current_adc": 1,
+        "thermistor": {"adc": 2, "beta": 3950.0, "r0_ohm": 10000.0, "t0_c": 25.0,
+                       "r_series_ohm": 10000.0},
+    },
+    "pins": {
+        "hx711_dout": 16, "hx711_sck": 17, "hx711_rate": 18,
+        "fbg_uart": 0, "fbg_tx": 0, "fbg_rx": 1,
+        "source_pwm": 15, "source_enable": 14,
+        "adc_voltage": 26, "adc_current": 27, "adc_thermistor": 28,
+        "repl_escape": 22,
+    },
+    "limits": {
+        "max_current_a": 0.1,
+        "compliance_v": 5.0,
+        "min_voltage_v": -1.0,
+        "max_temp_c": 60.0,
+        "max_force_n": 5000.0,
+        "min_watchdog_ms": 100,
+        "max_watchdog_ms": 600000,
+        "default_watchdog_ms": 5000,
+        "min_area_m2": 1e-6,
+        "max_area_m2": 0.01,
+        "max_duration_s": 1e6,
+        "min_pulse_s": 0.001,
+        "max_charge_c": 1e5,
+        "min_rate_hz": 0.1,
+        "max_rate_load_hz": 80.0,
+        "max_rate_fbg_hz": 100.0,
+        "max_rate_elec_hz": 1000.0,
+        "max_rate_temp_hz": 10.0,
+    },
+    "calibration": {
+        "load_n_per_count": 0.0005,
+        "load_offset_n": 0.0,
+        "volts_per_count": 3.3 * 2 / 65535,  # ADC 0..3.3 V behind a /2 divider
+        "volts_offset_v": 0.0,
+        "amps_per_count": 0.25 / 65535,  # +-0.125 A over the ADC range, zero at mid-scale
+        "amps_offset_a": -0.125,
+        "source_amps_per_lsb": 0.25 / 65536,  # PWM code -> A, zero at code 32768
+    },
+    "streams": {
+        "load": {"rate_hz": 80.0, "enabled": True},
+        "fbg": {"rate_hz": 100.0, "enabled": True},
+        "elec": {"rate_hz": 100.0, "enabled": True},
+        "temp": {"rate_hz": 1.0, "enabled": True},
+    },
+    "boot_escape_ms": 1000,
+}
+
+
+class _Clock:
+    def __init__(self):
+        import time
+
+        self.ticks_us = time.ticks_us
+        self.ticks_diff = time.ticks_diff
+        self.ticks_add = time.ticks_add
+        self.sleep_us = time.sleep_us
+
+
+class Hal:
+    """The HAL object of boards/README.md for the Pico."""
+
+    def __init__(self):
+        import gc
+
+        import machine
+        import rp2
+
+        from firmware.drivers.current_source import CurrentSource
+        from firmware.drivers.fbg_uart import FbgUart
+        from firmware.drivers.hx711 import HX711, hx711_pio_program
+        from firmware.drivers.stdio_link import StdioLink
+        from firmware.drivers.thermistor import Thermistor
+
+        d = DEFINITION
+        p = d["pins"]
+        parts = d["parts"]
+        cal = d["calibration"]
+        self._gc = gc
+        self._machine = machine
+        self.clock = _Clock()
+        # current source first: output stage off before anything else
+        en = machine.Pin(p["source_enable"], machine.Pin.OUT, value=0)
+        pwm = machine.PWM(machine.Pin(p["source_pwm"]))
+        pwm.freq(parts["source"]["pwm_freq_hz"])
+        self.source = CurrentSource(
+            pwm, en, machine.ADC(p["adc_voltage"]), machine.ADC(p["adc_current"]),
+            cal["source_amps_per_lsb"], zero_code=parts["source"]["zero_code"],
+            code_max=65535, mode="pwm")
+        dout = machine.Pin(p["hx711_dout"], machine.Pin.IN, machine.Pin.PULL_UP)
+        sck = machine.Pin(p["hx711_sck"], machine.Pin.OUT, value=0)
+        sm = rp2.StateMachine(0, hx711_pio_program(), freq=1000000, sideset_base=sck,
+                              in_base=dout)
+        sm.active(1)
+        lc = parts["loadcell"]
+        self.loadcell = HX711(pin_dout=dout, pin_sck=sck, gain=lc["gain"],
+                              rate_sps=lc["rate_sps"],
+                              pin_rate=machine.Pin(p["hx711_rate"], machine.Pin.OUT),
+                              sm=sm, clock=self.clock)
+        uart = machine.UART(p["fbg_uart"], baudrate=parts["fbg"]["baud"], tx=machine.Pin(p["fbg_tx"]),
+                            rx=machine.Pin(p["fbg_rx"]), timeout=0, rxbuf=1024)
+        self.fbg = FbgUart(uart, parts["fbg"]["windows_fm"])
+        th = parts["thermistor"]
+        self.thermistor = Thermistor(machine.ADC(p["adc_thermistor"]), th["beta"], th["r0_ohm"],
+                                     th["t0_c"], th["r_series_ohm"])
+        self.link = StdioLink()
+
+    def unique_id(self):
+        return self._machine.unique_id()
+
+    def heap_free(self):
+        return self._gc.mem_free()
+
+    def enter_repl(self):
+        import micropython
+
+        self.source.off()
+        micropython.kbd_intr(3)
+
+    def reset(self):
+        self.source.off()
+        self._machine.reset()
+
+
+def make_hal():
+    return Hal()
+
+
+def repl_escape_requested():
+    """True when GP22 is held low at boot (main.py then stays in the REPL)."""
+    import machine
+
+    return machine.Pin(DEFINITION["pins"]["repl_escape"], machine.Pin.IN,
+                       machine.Pin.PULL_UP).value() == 0

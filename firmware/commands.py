@@ -1,0 +1,274 @@
+"""Command handling: decode, refuse what is out of range (NACK naming the field and the
+allowed range; never clip), apply, and ACK with the values actually applied.
+
+A command repeated with the same cmd_seq and cmd_id as the previous one (a host retry
+after a lost reply) is not applied again: the stored ACK/NACK payload is sent again.
+Any valid command frame feeds the heartbeat watchdog.
+"""
+
+from protocol import defs, messages
+from firmware import waveform as wf
+from firmware.safety import raw_window
+
+
+class Refuse(Exception):
+    def __init__(self, reason, text):
+        self.reason = reason
+        self.text = text
+
+
+def _num(x):
+    return x == x and x not in (float("inf"), float("-inf"))
+
+
+def check_range(name, value, lo, hi, unit=""):
+    """Refuse unless lo <= value <= hi (and finite)."""
+    if not _num(value) or value < lo or value > hi:
+        raise Refuse(defs.NACK_OUT_OF_RANGE,
+                     "%s=%g %s outside allowed range [%g, %g] %s" % (name, value, unit, lo, hi, unit))
+
+
+_WAVEFORMS = (defs.CMD_REST, defs.CMD_CONSTANT, defs.CMD_PULSE_TRAIN, defs.CMD_STAIRCASE,
+              defs.CMD_GITT)
+
+
+class Commands:
+    def __init__(self, app):
+        self.app = app
+        self.last_seq = -1
+        self.last_id = -1
+        self.last_type = 0
+        self.last_payload = bytearray(256)
+        self.last_n = 0
+
+    def handle(self, reader):
+        app = self.app
+        app.safety.fed(app.dc.raw)
+        payload = memoryview(reader.buf)[defs.HEADER_SIZE:]
+        cmd_seq, cmd_id, args = messages.decode_command(payload, reader.payload_len)
+        if cmd_seq == self.last_seq and cmd_id == self.last_id:
+            app.link.resend_reply(self.last_type, self.last_payload, self.last_n)
+            return
+        if args is None:
+            if cmd_id not in defs.COMMANDS:
+                self._reply_nack(cmd_seq, cmd_id, defs.NACK_UNKNOWN_COMMAND,
+                                 "unknown command id %d" % cmd_id)
+            else:
+                self._reply_nack(cmd_seq, cmd_id, defs.NACK_BAD_LENGTH,
+                                 "%s: expected %d argument bytes" % (
+                                     defs.COMMANDS[cmd_id][0],
+                                     len(messages.encode_command(0, cmd_id, _zeros(cmd_id))) - 3))
+            return
+        after = None
+        try:
+            applied, after = self.apply(cmd_id, args)
+        except Refuse as e:
+            self._reply_nack(cmd_seq, cmd_id, e.reason, e.text)
+            return
+        self._reply_ack(cmd_seq, cmd_id, applied)
+        if after is not None:
+            after()
+
+    def _remember(self, cmd_seq, cmd_id, msg_type, n):
+        w = self.app.link.tx
+        off = w.payload_offset
+        self.last_seq = cmd_seq
+        self.last_id = cmd_id
+        self.last_type = msg_type
+        self.last_n = n
+        self.last_payload[0:n] = w.buf[off : off + n]
+
+    def _reply_ack(self, cmd_seq, cmd_id, applied):
+        n = self.app.link.ack(cmd_seq, cmd_id, applied)
+        self._remember(cmd_seq, cmd_id, defs.MSG_ACK, n)
+
+    def _reply_nack(self, cmd_seq, cmd_id, reason, text):
+        n = self.app.link.nack(cmd_seq, cmd_id, reason, text)
+        self._remember(cmd_seq, cmd_id, defs.MSG_NACK, n)
+
+    # ---- dispatch ----------------------------------------------------------------------
+    def apply(self, cmd_id, a):
+        """Validate and apply; return (applied values tuple, callable to run after the ACK)."""
+        app = self.app
+        lim = app.limits
+        if cmd_id == defs.CMD_HEARTBEAT:
+            return (), None
+        if cmd_id == defs.CMD_GET_INFO:
+            app.send_hello()
+            return (), None
+        if cmd_id == defs.CMD_GET_STATUS:
+            app.send_status()
+            return (), None
+        if cmd_id == defs.CMD_CONFIG_STREAM:
+            s, en, rate = a
+            if s >= defs.N_STREAMS:
+                raise Refuse(defs.NACK_OUT_OF_RANGE,
+                             "stream=%d outside allowed range [0, %d]" % (s, defs.N_STREAMS - 1))
+            if not app.sampler.fitted[s]:
+                raise Refuse(defs.NACK_UNSUPPORTED,
+                             "stream=%d (%s) is not fitted on this board" % (s, defs.STREAM_NAMES[s]))
+            check_range("enabled", en, 0, 1)
+            check_range("rate_hz", rate, lim.get("min_rate_hz", 0.1),
+                        lim["max_rate_%s_hz" % defs.STREAM_NAMES[s]], "Hz")
+            applied = app.sampler.set_rate(s, rate)
+            app.sampler.enabled[s] = bool(en)
+            return (s, en, applied), None
+        if cmd_id == defs.CMD_SET_STREAMING:
+            check_range("on", a[0], 0, 1)
+            app.set_streaming(a[0])
+            return (a[0],), None
+        if cmd_id == defs.CMD_SET_CELL:
+            if app.waveform.running:
+                raise Refuse(defs.NACK_BUSY, "set_cell: a waveform is running; stop it first")
+            check_range("area_m2", a[0], lim["min_area_m2"], lim["max_area_m2"], "m2")
+            app.area_m2 = a[0]
+            return (a[0],), None
+        if cmd_id == defs.CMD_SET_WATCHDOG:
+            check_range("timeout_ms", a[0], lim["min_watchdog_ms"], lim["max_watchdog_ms"], "ms")
+            app.safety.watchdog_ms = a[0]
+            return (a[0],), None
+        if cmd_id == defs.CMD_SET_VOLTAGE_WINDOW:
+            lo, hi = a
+            check_range("v_min_v", lo, lim["min_voltage_v"], lim["compliance_v"], "V")
+            check_range("v_max_v", hi, lim["min_voltage_v"], lim["compliance_v"], "V")
+            if not lo < hi:
+                raise Refuse(defs.NACK_OUT_OF_RANGE,
+                             "v_min_v=%g V must be below v_max_v=%g V" % (lo, hi))
+            app.safety.set_window(lo, hi)
+            return (lo, hi), None
+        if cmd_id == defs.CMD_STOP:
+            app.waveform.stop(defs.CAUSE_HOST_STOP)
+            app.source.off()
+            return (), None
+        if cmd_id == defs.CMD_CLEAR_FAULT:
+            if app.safety.latched:
+                why = app.safety.condition_present(app.sampler)
+                if why:
+                    raise Refuse(defs.NACK_BAD_STATE, "clear_fault: " + why + " still present")
+                app.clear_fault()
+            return (), None
+        if cmd_id == defs.CMD_ENTER_REPL:
+            return (), app.enter_repl
+        if cmd_id == defs.CMD_RESET:
+            return (), app.reset
+        if cmd_id in _WAVEFORMS:
+            if app.safety.latched:
+                raise Refuse(defs.NACK_LATCHED, "latched stop (cause %s): send clear_fault first"
+                             % defs.CAUSE_NAMES.get(app.safety.cause, "?"))
+            if app.waveform.running:
+                raise Refuse(defs.NACK_BUSY, "a waveform is running; send stop first")
+            plan, applied = self.plan(cmd_id, a)
+            return applied, lambda: app.waveform.start(plan, app.dc.raw)
+        raise Refuse(defs.NACK_UNSUPPORTED, "command %d not supported" % cmd_id)
+
+    # ---- waveform validation --------------------------------------------------------------
+    def _amps(self, unit, name, value):
+        """(amps, factor back to the command's unit) after range checks."""
+        app = self.app
+        imax = app.limits["max_current_a"]
+        if unit == defs.UNIT_A:
+            check_range(name, value, -imax, imax, "A")
+            return value, 1.0
+        if unit == defs.UNIT_A_PER_M2:
+            if not app.area_m2:
+                raise Refuse(defs.NACK_NOT_CONFIGURED,
+                             "%s in A/m2 needs the cell area: send set_cell first" % name)
+            jmax = imax / app.area_m2
+            check_range(name, value, -jmax, jmax, "A/m2")
+            return value * app.area_m2, 1.0 / app.area_m2
+        raise Refuse(defs.NACK_OUT_OF_RANGE, "unit=%d outside allowed range [0, 1]" % unit)
+
+    def _quantise(self, amps):
+        try:
+            return self.app.source.quantise(amps)
+        except ValueError:
+            raise Refuse(defs.NACK_OUT_OF_RANGE, "current=%g A outside the source range" % amps)
+
+    def _time_us(self, name, s, lo, allow_zero=False):
+        hi = self.app.limits["max_duration_s"]
+        if allow_zero and s == 0:
+            return 0
+        check_range(name, s, lo, hi, "s")
+        return int(round(s * 1e6))
+
+    def _cutoffs(self, plan, v_lo, v_hi, q, dur):
+        app = self.app
+        lim = app.limits
+        if not (v_lo == 0 and v_hi == 0):
+            check_range("v_min_v", v_lo, lim["min_voltage_v"], lim["compliance_v"], "V")
+            check_range("v_max_v", v_hi, lim["min_voltage_v"], lim["compliance_v"], "V")
+            if not v_lo < v_hi:
+                raise Refuse(defs.NACK_OUT_OF_RANGE,
+                             "v_min_v=%g V must be below v_max_v=%g V (or both 0: no cutoff)"
+                             % (v_lo, v_hi))
+            plan.v_lo_raw, plan.v_hi_raw = raw_window(app.calib, v_lo, v_hi)
+        check_range("max_charge_c", q, 0.0, lim.get("max_charge_c", 1e6), "C")
+        if q > 0:
+            units = int(q / (abs(app.calib["amps_per_count"]) * 1e-4) + 0.5)
+            plan.charge_hi = units >> 20
+            plan.charge_lo = units & 0xFFFFF
+        plan.duration_us = self._time_us("max_duration_s", dur, 0.001, True)
+
+    def plan(self, cmd_id, a):
+        app = self.app
+        lim = app.limits
+        p = wf.Plan()
+        p.cmd_id = cmd_id
+        min_t = lim.get("min_pulse_s", 0.001)
+        if cmd_id == defs.CMD_REST:
+            p.kind = wf.REST
+            p.t_on = self._time_us("duration_s", a[0], min_t, True)
+            return p, (a[0],)
+        unit = a[0]
+        if cmd_id == defs.CMD_CONSTANT:
+            amps, back = self._amps(unit, "current", a[1])
+            p.kind = wf.CONSTANT
+            p.code = self._quantise(amps)
+            p.amps = app.source.code_to_amps(p.code)
+            self._cutoffs(p, *a[2:6])
+            return p, (unit, p.amps * back) + tuple(a[2:6])
+        if cmd_id in (defs.CMD_PULSE_TRAIN, defs.CMD_GITT):
+            on_name = "t_on_s" if cmd_id == defs.CMD_PULSE_TRAIN else "t_pulse_s"
+            off_name = "t_off_s" if cmd_id == defs.CMD_PULSE_TRAIN else "t_rest_s"
+            amps, back = self._amps(unit, "amplitude", a[1])
+            p.kind = wf.PULSE
+            p.t_on = self._time_us(on_name, a[2], min_t)
+            p.t_off = self._time_us(off_name, a[3], min_t, True)
+            check_range("count", a[4], 0, 65535)
+            p.count = a[4]
+            p.code = self._quantise(amps)
+            p.amps = app.source.code_to_amps(p.code)
+            self._cutoffs(p, *a[5:9])
+            return p, (unit, p.amps * back, p.t_on / 1e6, p.t_off / 1e6, p.count) + tuple(a[5:9])
+        # staircase: start, step, stop, dwell_s, on_s
+        start, back = self._amps(unit, "start", a[1])
+        stop, _ = self._amps(unit, "stop", a[3])
+        step_u = a[2]
+        if not _num(step_u) or step_u == 0 or (a[3] - a[1]) * step_u < 0:
+            raise Refuse(defs.NACK_OUT_OF_RANGE,
+                         "step=%g must be non-zero and lead from start=%g to stop=%g"
+                         % (step_u, a[1], a[3]))
+        nsteps = int((a[3] - a[1]) / step_u + 1e-6) + 1
+        check_range("number of steps (stop-start)/step+1", nsteps, 1, 65535)
+        dwell = self._time_us("dwell_s", a[4], min_t)
+        on = self._time_us("on_s", a[5], 0.0, True)
+        if on > dwell:
+            raise Refuse(defs.NACK_OUT_OF_RANGE,
+                         "on_s=%g s outside allowed range [0, dwell_s=%g] s" % (a[5], a[4]))
+        p.kind = wf.STAIRCASE
+        p.start_a = start
+        p.step_a = step_u / back if back != 1.0 else step_u
+        p.count = nsteps
+        if on == 0 or on == dwell:
+            p.t_on, p.t_off = dwell, 0
+        else:
+            p.t_on, p.t_off = on, dwell - on
+        code = self._quantise(start)
+        p.amps = app.source.code_to_amps(code)
+        self._cutoffs(p, *a[6:10])
+        return p, (unit, p.amps * back, a[2], a[3], a[4], a[5]) + tuple(a[6:10])
+
+
+def _zeros(cmd_id):
+    fmt = defs.COMMANDS[cmd_id][1]
+    return tuple(0 for c in fmt)

@@ -1,0 +1,96 @@
+"""FBG interrogator streaming peak wavelengths over a UART.
+
+Line format (ASCII, one line per spectrum sweep):
+
+    #P <seq> <nm> <nm> ...\\n        e.g.  "#P 1042 1529.98312 1550.10455\\n"
+
+`seq` is the interrogator's sweep counter (decimal, ignored except for being skipped), the
+peaks are wavelengths in nm with up to 6 decimals (1 fm resolution), in any order, any
+number (up to `max_peaks`). Any other line (banners, "#E ..." errors) is ignored; a line
+longer than the buffer is dropped.
+
+Peaks are mapped to gratings by wavelength window: grating g is the first peak inside
+windows_fm[g] = (lo_fm, hi_fm). A grating with no peak in its window is reported as 0 fm
+with bit g set in `status` ("lost"). The set is timestamped with the `t_us` given to the
+`poll` call in which its newline arrived (the firmware polls every loop iteration).
+
+Parsing runs in place on a preallocated line buffer (viper on boards), no allocation.
+"""
+
+from array import array
+
+from micropython import const
+
+from firmware.fastops import map_windows, parse_peaks
+
+_LINE_MAX = const(160)
+_CHUNK = const(64)
+
+
+class FbgUart:
+    def __init__(self, uart, windows_fm, max_peaks=16):
+        self.uart = uart
+        self.self_paced = True  # lines arrive at the interrogator's pace: poll every loop
+        self.n_gratings = len(windows_fm)
+        self.lo = array("i", [w[0] for w in windows_fm])
+        self.hi = array("i", [w[1] for w in windows_fm])
+        self.peaks_fm = array("i", [0] * self.n_gratings)
+        self.status = (1 << self.n_gratings) - 1
+        self.t_us = 0
+        self.lines = 0
+        self.bad_lines = 0
+        self._found = array("i", [0] * max_peaks)
+        self._max_peaks = max_peaks
+        self._line = bytearray(_LINE_MAX)
+        self._n = 0
+        self._overflow = False
+        self._chunk = bytearray(_CHUNK)
+
+    def poll(self, t_us):
+        """Read what the UART holds; True when a new peak set is in `peaks_fm`."""
+        got = False
+        uart = self.uart
+        chunk = self._chunk
+        while uart.any():
+            k = uart.readinto(chunk)
+            if not k:
+                break
+            for i in range(k):
+                if self._byte(chunk[i]):
+                    self.t_us = t_us
+                    got = True
+        return got
+
+    def _byte(self, b):
+        if b == 10:  # newline
+            n = self._n
+            self._n = 0
+            if self._overflow:
+                self._overflow = False
+                self.bad_lines += 1
+                return False
+            return self._line_done(n)
+        if self._n >= _LINE_MAX:
+            self._overflow = True
+            return False
+        self._line[self._n] = b
+        self._n += 1
+        return False
+
+    def _line_done(self, n):
+        line = self._line
+        if n < 3 or line[0] != 35 or line[1] != 80 or line[2] != 32:  # "#P "
+            return False
+        i = 3
+        while i < n and line[i] == 32:
+            i += 1
+        while i < n and 48 <= line[i] <= 57:  # skip seq
+            i += 1
+        npk = parse_peaks(line, i, n, self._found, self._max_peaks)
+        if npk < 0:
+            self.bad_lines += 1
+            return False
+        self.status = map_windows(self._found, npk, self.lo, self.hi, self.peaks_fm,
+                                  self.n_gratings)
+        self.lines += 1
+        return True

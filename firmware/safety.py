@@ -1,0 +1,116 @@
+"""Safety: board limits as raw-count thresholds, the heartbeat watchdog and the latch.
+
+Checks run on every fresh reading (no allocation): while the output is on, compliance
+voltage (board limit), the voltage window set by SET_VOLTAGE_WINDOW, over-current (10 %
+above the board's max |current| plus 16 counts); always, over-force and over-temperature.
+A missing/open sensor is reported once as EV_SENSOR_FAULT and latches only when a
+waveform is running (its protection is gone). The watchdog latches when a waveform is
+running and no valid command frame arrived for `timeout_ms`. A latch switches the output
+off at once; only CLEAR_FAULT (with the condition gone) releases it.
+"""
+
+from protocol import defs
+
+
+def volts_to_raw(calib, v):
+    return (v - calib.get("volts_offset_v", 0.0)) / calib["volts_per_count"]
+
+
+def raw_window(calib, v_lo, v_hi):
+    """(raw at v_lo, raw at v_hi) as ints, ordered low/high in raw counts."""
+    a = volts_to_raw(calib, v_lo)
+    b = volts_to_raw(calib, v_hi)
+    if a <= b:
+        return int(a + 0.999999), int(b)  # inside the window stays inside after rounding
+    return int(b + 0.999999), int(a)
+
+
+class Safety:
+    def __init__(self, limits, calib, i_zero_raw, watchdog_ms):
+        self.limits = limits
+        self.calib = calib
+        self.i_zero = i_zero_raw
+        self.compliance_raw = raw_window(calib, limits["min_voltage_v"], limits["compliance_v"])
+        self.set_window(limits["min_voltage_v"], limits["compliance_v"])
+        self.i_max_raw = int(1.1 * limits["max_current_a"] / abs(calib["amps_per_count"])) + 16
+        nps = calib.get("load_n_per_count", 0.0)
+        off = calib.get("load_offset_n", 0.0)
+        fmax = limits.get("max_force_n", 0.0)
+        if nps:
+            a = (-fmax - off) / nps
+            b = (fmax - off) / nps
+            self.force_lo = int(min(a, b))
+            self.force_hi = int(max(a, b))
+        else:
+            self.force_lo = self.force_hi = None
+        self.max_mdegc = int(limits.get("max_temp_c", 1000.0) * 1000)
+        self.watchdog_ms = watchdog_ms
+        self.last_rx = 0
+        self.latched = False
+        self.cause = defs.CAUSE_NONE
+        self.sensor_bad = 0  # bit s: stream s reported a sensor fault
+        self.new_sensor_fault = -1  # stream id to report as EV_SENSOR_FAULT, -1: none
+
+    def set_window(self, v_lo, v_hi):
+        self.v_min_v = v_lo
+        self.v_max_v = v_hi
+        self.win_lo, self.win_hi = raw_window(self.calib, v_lo, v_hi)
+
+    def fed(self, now):
+        self.last_rx = now
+
+    def check(self, clock, now, smp, output_on, running):
+        """Return a latch cause (0 when all is well)."""
+        fresh = smp.fresh
+        if fresh & 4:  # ELEC
+            v = smp.v_raw
+            if output_on:
+                if v >= self.compliance_raw[1]:
+                    smp.elec_state |= defs.ELEC_COMPLIANCE
+                    return defs.CAUSE_COMPLIANCE
+                if v <= self.win_lo:
+                    return defs.CAUSE_V_MIN
+                if v >= self.win_hi:
+                    return defs.CAUSE_V_MAX
+                di = smp.i_raw - self.i_zero
+                if di > self.i_max_raw or -di > self.i_max_raw:
+                    return defs.CAUSE_OVER_CURRENT
+        if fresh & 1:  # LOAD
+            if smp.load_status & defs.LOAD_NOT_READY and smp.loadcell.missing:
+                if self._sensor(0, running):
+                    return defs.CAUSE_SENSOR_FAULT
+            else:
+                self.sensor_bad &= ~1
+                c = smp.load_counts
+                if self.force_lo is not None and not (smp.load_status & defs.LOAD_GLITCH):
+                    if c < self.force_lo or c > self.force_hi:
+                        return defs.CAUSE_OVER_FORCE
+        if fresh & 8:  # TEMP
+            if not smp.temp_ok:
+                if self._sensor(3, running):
+                    return defs.CAUSE_SENSOR_FAULT
+            else:
+                self.sensor_bad &= ~8
+                if smp.temp_mdegc > self.max_mdegc:
+                    return defs.CAUSE_OVER_TEMP
+        if running and self.watchdog_ms:
+            if clock.ticks_diff(now, self.last_rx) > self.watchdog_ms * 1000:
+                return defs.CAUSE_WATCHDOG
+        return 0
+
+    def _sensor(self, s, running):
+        bit = 1 << s
+        if not (self.sensor_bad & bit):
+            self.sensor_bad |= bit
+            self.new_sensor_fault = s
+        return running
+
+    def condition_present(self, smp):
+        """Text naming a latch condition that still holds, else None (CLEAR_FAULT)."""
+        if smp.temp_ok and smp.temp_mdegc > self.max_mdegc:
+            return "temperature above max_temp_c"
+        if self.force_lo is not None and not (smp.load_status & 3):
+            c = smp.load_counts
+            if c < self.force_lo or c > self.force_hi:
+                return "force above max_force_n"
+        return None

@@ -1,0 +1,319 @@
+"""Sampling: every fitted stream at its own rate on the one device clock, packed in place.
+
+Acquisition always runs (safety and the waveform engine use the latest readings); records
+are packed only for enabled streams while streaming is on. Each stream owns two
+SampleFrame buffers (double buffering): the active one is filled with struct.pack_into;
+when it is full (or older than `max_latency_us`) it is sealed and written. A frame the link
+refuses stays pending and is retried every loop; when the next one is full while the
+pending one is still refused, the older frame's records are counted as dropped and the
+stream's next frame carries FLAG_DROPPED. A partly written frame is counted the same way.
+Nothing here waits for the link and nothing allocates (checked under heap_lock in tests).
+"""
+
+import struct
+
+from micropython import const
+
+from protocol import defs
+from protocol.frame import SampleFrame
+from firmware.fastops import copy_bytes
+from firmware.link import PARTIAL, REFUSED, SENT
+
+_HDR = const(10)  # defs.HEADER_SIZE
+_SHDR = const(10)  # defs.SAMPLES_HEADER_SIZE
+_I30 = const(0x40000000)
+
+LOAD = const(0)
+FBG = const(1)
+ELEC = const(2)
+TEMP = const(3)
+
+_LOAD_FMT = "<IiB"
+_ELEC_FMT = "<IiiB"
+_TEMP_FMT = "<IHi"
+_FBG_PREFIX = "<IB"
+
+
+def record_format(stream, n_gratings=0):
+    if stream == LOAD:
+        return defs.LOAD_RECORD_FMT
+    if stream == FBG:
+        return defs.FBG_RECORD_FMT_PREFIX + "i" * n_gratings
+    if stream == ELEC:
+        return defs.ELEC_RECORD_FMT
+    return defs.TEMP_RECORD_FMT
+
+
+class Sampler:
+    def __init__(self, hal, link, devclock, rates_hz, enabled, payload=defs.DEFAULT_SAMPLE_PAYLOAD,
+                 max_latency_us=200000):
+        self.hal = hal
+        self.link = link
+        self.dc = devclock
+        self.max_latency_us = max_latency_us
+        self.loadcell = getattr(hal, "loadcell", None)
+        self.fbg = getattr(hal, "fbg", None)
+        self.source = hal.source
+        self.therm = getattr(hal, "thermistor", None)
+        self.n_gratings = self.fbg.n_gratings if self.fbg is not None else 0
+        self.fbg_self_paced = bool(getattr(self.fbg, "self_paced", False))
+        self.fitted = [self.loadcell is not None, self.fbg is not None, True,
+                       self.therm is not None]
+        self.streaming = False
+        self.enabled = [bool(enabled[s]) and self.fitted[s] for s in range(4)]
+        self.period_us = [1000000] * 4
+        for s in range(4):
+            self.set_rate(s, rates_hz[s])
+        now = devclock.raw
+        self.next_due = [now] * 4
+        self.index = [0] * 4  # low 30 bits of the per-stream sample index
+        self.index_ep = [0] * 4  # its top 2 bits
+        self.frames = []
+        for s in range(4):
+            if self.fitted[s]:
+                size = struct.calcsize(record_format(s, self.n_gratings))
+                self.frames.append([SampleFrame(s, size, payload), SampleFrame(s, size, payload)])
+            else:
+                self.frames.append(None)
+        self.active = [0] * 4
+        self.pending = [False] * 4  # the non-active buffer holds a refused frame
+        self.first_tick = [0] * 4
+        self.first_ep6 = [0] * 4
+        self.first_iep6 = [0] * 4
+        self.drop_flag = [0] * 4
+        self.dropped = 0
+        self.missed = 0  # acquisitions skipped because the loop ran late
+        self.records = 0
+        # latest readings
+        self.fresh = 0  # bit s: stream s acquired since the consumer cleared it
+        self.load_counts = 0
+        self.load_status = defs.LOAD_NOT_READY
+        self.v_raw = 0
+        self.i_raw = 0
+        self.elec_state = 0
+        self.elec_tick = now
+        self.elec_dt_us = 0
+        self.temp_raw = 0
+        self.temp_mdegc = 0
+        self.temp_ok = False
+
+    # ---- configuration --------------------------------------------------------------
+    def set_rate(self, s, rate_hz):
+        """Set the period; return the rate actually applied (1e6 / integer period)."""
+        p = int(round(1000000 / rate_hz))
+        if p < 1:
+            p = 1
+        self.period_us[s] = p
+        return 1000000 / p
+
+    def rate_hz(self, s):
+        return 1000000 / self.period_us[s]
+
+    def set_streaming(self, on):
+        if not on and self.streaming:
+            self.flush_all()
+        self.streaming = bool(on)
+        for s in range(4):
+            if self.frames[s] is not None:
+                self._reset_active(s)
+
+    def _reset_active(self, s):
+        fr = self.frames[s][self.active[s]]
+        fr.reset(self.index[s])
+        fr.count = 0
+
+    # ---- the loop's entry point ------------------------------------------------------
+    def poll(self, now):
+        """Acquire every stream that is due at raw ticks `now`; returns the next due tick."""
+        clock = self.hal.clock
+        diff = clock.ticks_diff
+        if self.fbg_self_paced:
+            if self.fbg.poll(self.dc.t30) and diff(now, self.next_due[FBG]) >= 0:
+                self._advance(FBG, now)
+                self._fbg_record()
+        for s in range(4):
+            if not self.fitted[s]:
+                continue
+            if s == FBG and self.fbg_self_paced:
+                continue
+            if diff(now, self.next_due[s]) >= 0:
+                if s == LOAD:
+                    lc = self.loadcell
+                    if not lc.ready() and diff(now, self.next_due[s]) < self.period_us[s]:
+                        continue  # wait for the conversion, up to one period late
+                    self._advance(s, now)
+                    self._load()
+                elif s == ELEC:
+                    self._advance(s, now)
+                    self._elec(now)
+                elif s == TEMP:
+                    self._advance(s, now)
+                    self._temp()
+                else:
+                    self._advance(s, now)
+                    self.fbg.poll(self.dc.t30)
+                    self._fbg_record()
+        self.pump(now)
+        nd = self.next_due[ELEC]
+        for s in range(4):
+            if self.fitted[s] and diff(self.next_due[s], nd) < 0:
+                nd = self.next_due[s]
+        return nd
+
+    def _advance(self, s, now):
+        clock = self.hal.clock
+        nd = clock.ticks_add(self.next_due[s], self.period_us[s])
+        if clock.ticks_diff(nd, now) <= -self.period_us[s]:  # more than a period behind
+            self.missed += 1
+            nd = clock.ticks_add(now, self.period_us[s])
+        self.next_due[s] = nd
+
+    # ---- acquisition + packing (hot path: no allocation) ------------------------------
+    def _slot(self, s):
+        """Frame to pack into if this stream records now, else None."""
+        if not (self.streaming and self.enabled[s]):
+            return None
+        return self.frames[s][self.active[s]]
+
+    def _added(self, s, fr):
+        if fr.count == 0:
+            self.first_tick[s] = self.dc.raw
+            self.first_ep6[s] = self.dc.ep6
+            fr.first_index = self.index[s]
+            self.first_iep6[s] = self.index_ep[s] << 6
+            fr.t_first_us = self.dc.t30
+        fr.count += 1
+        i = self.index[s] + 1
+        if i >= _I30:
+            i = 0
+            self.index_ep[s] = (self.index_ep[s] + 1) & 3
+        self.index[s] = i
+        self.records += 1
+        if fr.count >= fr.capacity:
+            self._rotate(s)
+
+    def _load(self):
+        lc = self.loadcell
+        counts = lc.read()
+        st = lc.status
+        self.load_counts = counts
+        self.load_status = st
+        self.fresh |= 1 << LOAD
+        fr = self._slot(LOAD)
+        if fr is None:
+            return
+        off = fr.record_offset()
+        struct.pack_into(_LOAD_FMT, fr.buf, off, self.dc.t30, counts, st)
+        fr.buf[off + 3] |= self.dc.ep6
+        self._added(LOAD, fr)
+
+    def _elec(self, now):
+        src = self.source
+        v = src.read_voltage_raw()
+        i = src.read_current_raw()
+        self.v_raw = v
+        self.i_raw = i
+        self.elec_dt_us = self.hal.clock.ticks_diff(now, self.elec_tick)
+        self.elec_tick = now
+        self.fresh |= 1 << ELEC
+        fr = self._slot(ELEC)
+        if fr is None:
+            return
+        off = fr.record_offset()
+        struct.pack_into(_ELEC_FMT, fr.buf, off, self.dc.t30, v, i, self.elec_state)
+        fr.buf[off + 3] |= self.dc.ep6
+        self._added(ELEC, fr)
+
+    def _temp(self):
+        th = self.therm
+        raw = th.read_raw()
+        m = th.to_mdegc(raw)
+        if m is None:
+            self.temp_ok = False
+            m = 0
+            raw = 0xFFFF if raw > 0x7FFF else 0  # TEMP_OPEN sentinel
+        else:
+            self.temp_ok = True
+        self.temp_raw = raw
+        self.temp_mdegc = m
+        self.fresh |= 1 << TEMP
+        fr = self._slot(TEMP)
+        if fr is None:
+            return
+        off = fr.record_offset()
+        struct.pack_into(_TEMP_FMT, fr.buf, off, self.dc.t30, raw, m)
+        fr.buf[off + 3] |= self.dc.ep6
+        self._added(TEMP, fr)
+
+    def _fbg_record(self):
+        fbg = self.fbg
+        self.fresh |= 1 << FBG
+        fr = self._slot(FBG)
+        if fr is None:
+            return
+        off = fr.record_offset()
+        struct.pack_into(_FBG_PREFIX, fr.buf, off, self.dc.t30, fbg.status)
+        fr.buf[off + 3] |= self.dc.ep6
+        copy_bytes(fr.buf, off + 5, fbg.peaks_fm, 4 * self.n_gratings)
+        self._added(FBG, fr)
+
+    # ---- frames to the link ----------------------------------------------------------
+    def _seal(self, s, fr):
+        buf = fr.buf
+        struct.pack_into("<IIH", buf, _HDR, fr.first_index, fr.t_first_us, fr.count)
+        buf[_HDR + 3] |= self.first_iep6[s]
+        buf[_HDR + 7] |= self.first_ep6[s]
+        w = fr.writer
+        w.seq = self.link.seq
+        return w.finish(defs.MSG_SAMPLES, self.link.flags() | self.drop_flag[s], s,
+                        _SHDR + fr.count * fr.record_size)
+
+    def _send(self, s, fr):
+        r = self.link.send(fr.buf, self._seal(s, fr))
+        if r == SENT:
+            self.drop_flag[s] = 0
+        elif r == PARTIAL:
+            self.dropped += fr.count
+            self.drop_flag[s] = defs.FLAG_DROPPED
+        return r
+
+    def _rotate(self, s):
+        pair = self.frames[s]
+        a = self.active[s]
+        other = pair[1 - a]
+        if self.pending[s]:
+            if self._send(s, other) == REFUSED:
+                self.dropped += other.count
+                self.drop_flag[s] = defs.FLAG_DROPPED
+            self.pending[s] = False
+            other.count = 0
+        cur = pair[a]
+        if self._send(s, cur) == REFUSED:
+            self.pending[s] = True
+            a = 1 - a
+            self.active[s] = a
+        nxt = pair[a]
+        nxt.count = 0
+        nxt.first_index = self.index[s]
+
+    def pump(self, now):
+        """Retry refused frames; seal frames older than max_latency_us."""
+        diff = self.hal.clock.ticks_diff
+        for s in range(4):
+            pair = self.frames[s]
+            if pair is None:
+                continue
+            if self.pending[s]:
+                other = pair[1 - self.active[s]]
+                if self._send(s, other) != REFUSED:
+                    self.pending[s] = False
+                    other.count = 0
+            fr = pair[self.active[s]]
+            if fr.count and diff(now, self.first_tick[s]) >= self.max_latency_us:
+                self._rotate(s)
+
+    def flush_all(self):
+        for s in range(4):
+            pair = self.frames[s]
+            if pair is not None and pair[self.active[s]].count:
+                self._rotate(s)

@@ -1,0 +1,251 @@
+"""Waveform engine: rest, constant, pulse train, staircase, GITT, timed on the device clock.
+
+A waveform is a sequence of phases; each phase has a setpoint code (or output off) and a
+length. Phase boundaries are anchored to the previous boundary (not to when the loop got
+round to it), so edges do not drift. Every phase change is an EV_EDGE event (index: pulse
+or step number, value: amps applied, 0 when off), the start EV_WAVEFORM_START and the end
+EV_WAVEFORM_END with its cause (completed, a cutoff, a host stop, a safety stop).
+
+Shapes (times in us, codes from CurrentSource.quantise):
+- REST: output off for `t_on` (0: until stopped), then completed.
+- CONSTANT: output on at `code` until a cutoff or a stop.
+- PULSE (pulse train and GITT): `count` times (0: until a cutoff) `t_on` at `code`, then
+  `t_off` off (skipped when 0); completes after the last off phase.
+- STAIRCASE: `count` steps; step j at start_a + j * step_a for `t_on` us, then off for
+  `t_off` us (t_off 0: on for the whole dwell); completes after the last step.
+Off phases open the output (enable off) so rests measure the open-circuit voltage.
+
+Cutoffs are checked on every fresh cell-voltage/current reading, in raw ADC counts that
+the command handler converted once: voltage window, charge passed (integrated |I| dt while
+the output is on, in counts x 100 us, carried into a 2**20 high part so no int boxes), and
+the duration.
+"""
+
+from micropython import const
+
+from protocol import defs
+
+REST = const(0)
+CONSTANT = const(1)
+PULSE = const(2)
+STAIRCASE = const(3)
+
+_CHUNK = const(0x10000000)  # 2**28 us: longest single ticks step (ticks_diff is +-2**29)
+_CARRY_BITS = const(20)
+_CARRY_MASK = const(0xFFFFF)
+
+
+class Deadline:
+    """A point `left` us after `t`, for any length (steps through 2**28 us chunks)."""
+
+    def __init__(self):
+        self.t = 0
+        self.left = 0
+        self.active = False
+
+    def start(self, clock, t, us):
+        self.t = t
+        self.left = us
+        self.active = True
+
+    def due(self, clock, now):
+        if not self.active:
+            return False
+        while True:
+            step = self.left if self.left < _CHUNK else _CHUNK
+            if clock.ticks_diff(now, self.t) < step:
+                return False
+            self.t = clock.ticks_add(self.t, step)
+            self.left -= step
+            if self.left <= 0:
+                self.active = False
+                return True
+
+    def next_tick(self, clock):
+        step = self.left if self.left < _CHUNK else _CHUNK
+        return clock.ticks_add(self.t, step)
+
+
+class Plan:
+    """What a waveform command asks for, after validation and conversion."""
+
+    def __init__(self):
+        self.cmd_id = 0
+        self.kind = REST
+        self.code = 0
+        self.amps = 0.0
+        self.start_a = 0.0
+        self.step_a = 0.0
+        self.t_on = 0
+        self.t_off = 0
+        self.count = 0
+        self.v_lo_raw = None  # end when v_raw <= this
+        self.v_hi_raw = None  # end when v_raw >= this
+        self.charge_hi = -1  # -1: no charge cutoff
+        self.charge_lo = 0
+        self.duration_us = 0  # 0: no duration cutoff
+
+
+class Waveform:
+    def __init__(self, source, link, devclock, clock, sampler, i_zero_raw, amps_per_count):
+        self.source = source
+        self.link = link
+        self.dc = devclock
+        self.clock = clock
+        self.sampler = sampler
+        self.i_zero = i_zero_raw
+        self.amps_per_count = amps_per_count
+        self.running = False
+        self.plan = None
+        self.phase = Deadline()
+        self.total = Deadline()
+        self.on = False
+        self.index = 0
+        self.edges = 0
+        self.setpoint_a = 0.0
+        self.q_hi = 0
+        self.q_lo = 0
+
+    # ---- control -----------------------------------------------------------------------
+    def start(self, plan, now):
+        self.plan = plan
+        self.running = True
+        self.index = 0
+        self.edges = 0
+        self.q_hi = 0
+        self.q_lo = 0
+        first = plan.amps if plan.kind == CONSTANT or plan.kind == PULSE else 0.0
+        if plan.kind == STAIRCASE:
+            first = plan.start_a
+        self._event(defs.EV_WAVEFORM_START, 0, plan.cmd_id, first)
+        if plan.duration_us:
+            self.total.start(self.clock, now, plan.duration_us)
+        else:
+            self.total.active = False
+        self._enter(now, True)
+
+    def stop(self, cause):
+        """End the waveform now (output off); returns False when none was running."""
+        if not self.running:
+            self._output(False, 0)
+            return False
+        self._output(False, 0)
+        self.running = False
+        self.phase.active = False
+        self.total.active = False
+        self._event(defs.EV_WAVEFORM_END, cause, self.edges & 0xFFFF, self.charge_c())
+        return True
+
+    def charge_c(self):
+        return ((self.q_hi << _CARRY_BITS) + self.q_lo) * self.amps_per_count * 1e-4
+
+    def next_tick(self, now):
+        """Raw ticks of the next deadline, or None."""
+        if not self.running:
+            return None
+        t = None
+        if self.phase.active:
+            t = self.phase.next_tick(self.clock)
+        if self.total.active:
+            u = self.total.next_tick(self.clock)
+            if t is None or self.clock.ticks_diff(u, t) < 0:
+                t = u
+        return t
+
+    # ---- the loop's entry point ----------------------------------------------------------
+    def tick(self, now, elec_fresh):
+        if not self.running:
+            return
+        plan = self.plan
+        if elec_fresh:
+            smp = self.sampler
+            if self.on:
+                di = smp.i_raw - self.i_zero
+                if di < 0:
+                    di = -di
+                lo = self.q_lo + di * (smp.elec_dt_us // 100)
+                self.q_hi += lo >> _CARRY_BITS
+                self.q_lo = lo & _CARRY_MASK
+                if plan.charge_hi >= 0 and (
+                    self.q_hi > plan.charge_hi
+                    or (self.q_hi == plan.charge_hi and self.q_lo >= plan.charge_lo)
+                ):
+                    self.stop(defs.CAUSE_CHARGE)
+                    return
+            v = smp.v_raw
+            if plan.v_lo_raw is not None and v <= plan.v_lo_raw:
+                self.stop(defs.CAUSE_V_MIN)
+                return
+            if plan.v_hi_raw is not None and v >= plan.v_hi_raw:
+                self.stop(defs.CAUSE_V_MAX)
+                return
+        if self.total.due(self.clock, now):
+            self.stop(defs.CAUSE_DURATION)
+            return
+        while self.running and self.phase.due(self.clock, now):
+            self._next_phase(now)
+
+    # ---- phases ----------------------------------------------------------------------
+    def _next_phase(self, now):
+        plan = self.plan
+        k = plan.kind
+        if k == REST:
+            self.stop(defs.CAUSE_COMPLETED)
+            return
+        if self.on and plan.t_off > 0:
+            self._enter(self.phase.t, False)
+            return
+        self.index += 1
+        if plan.count and self.index >= plan.count:
+            self.stop(defs.CAUSE_COMPLETED)
+            return
+        self._enter(self.phase.t, True)
+
+    def _enter(self, t_start, on_phase):
+        """Start a phase at raw ticks t_start (the previous boundary)."""
+        plan = self.plan
+        k = plan.kind
+        if k == REST:
+            self._output(False, 0)
+            if plan.t_on:
+                self.phase.start(self.clock, t_start, plan.t_on)
+            else:
+                self.phase.active = False
+            self._edge(0.0)
+            return
+        if k == CONSTANT:
+            self._output(True, plan.code)
+            self.phase.active = False
+            self._edge(self.setpoint_a)
+            return
+        if on_phase:
+            code = plan.code
+            if k == STAIRCASE:
+                code = self.source.quantise(plan.start_a + self.index * plan.step_a)
+            self._output(True, code)
+            self.phase.start(self.clock, t_start, plan.t_on)
+            self._edge(self.setpoint_a)
+        else:
+            self._output(False, 0)
+            self.phase.start(self.clock, t_start, plan.t_off)
+            self._edge(0.0)
+
+    def _output(self, on, code):
+        src = self.source
+        if on:
+            src.set_code(code)
+            src.enable(True)
+            self.setpoint_a = src.code_to_amps(code)
+            self.sampler.elec_state = defs.ELEC_OUTPUT_ON | defs.ELEC_PULSE_ON
+        else:
+            src.enable(False)
+            self.setpoint_a = 0.0
+            self.sampler.elec_state = 0
+        self.on = on
+
+    def _edge(self, amps):
+        self._event(defs.EV_EDGE, 0, self.index & 0xFFFF, amps)
+        self.edges += 1
+
+    def _event(self, code, cause, index, value):
+        self.link.event(self.dc.t30, self.dc.epoch, code, cause, index, value)

@@ -1,0 +1,279 @@
+"""A fake HAL with a VIRTUAL clock for the firmware tests (runs on the MicroPython unix port).
+
+The clock only moves when the firmware sleeps (or a test advances it), so timing tests
+are exact and fast. The link is a pair of bytearrays; `accept` limits what a write takes
+(None: everything; 0: refuse all; k: at most k bytes per write) to simulate a slow host.
+Uses the real drivers where it can: CurrentSource, Thermistor, FbgAnalog; the load cell is
+the real HX711 driver on fake pins. The cell model: V = ocv + R * I.
+"""
+
+from protocol import messages
+from protocol.crc import crc32_check
+from protocol.frame import FrameWriter
+
+from firmware.drivers.current_source import CurrentSource
+from firmware.drivers.fbg_analog import FbgAnalog
+from firmware.drivers.hx711 import HX711
+from firmware.drivers.thermistor import Thermistor
+
+_PERIOD = 1 << 30  # wrap like a real port, to exercise the device-clock epoch logic
+
+
+class VClock:
+    def __init__(self, start=0):
+        self.t = start
+
+    def ticks_us(self):
+        return self.t
+
+    def ticks_diff(self, a, b):
+        return ((a - b + _PERIOD // 2) & (_PERIOD - 1)) - _PERIOD // 2
+
+    def ticks_add(self, a, d):
+        return (a + d) & (_PERIOD - 1)
+
+    def sleep_us(self, n):
+        self.t = (self.t + n) & (_PERIOD - 1)
+
+
+class Cell:
+    """Open-circuit voltage + series resistance; voltage/current in ADC counts."""
+
+    def __init__(self, hal):
+        self.hal = hal
+        self.ocv = 3.0
+        self.r_ohm = 10.0
+        self.force_n = 100.0
+        self.temp_raw = 32768  # 25 degC with equal divider
+        self.v_override = None
+
+    def amps(self):
+        s = self.hal.source
+        return s.code_to_amps(s.code) if s.on else 0.0
+
+
+class FakeADC:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def read_u16(self):
+        return self.fn()
+
+
+class FakePin:
+    def __init__(self, v=0):
+        self.v = v
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = v
+
+
+class FakePWM:
+    def __init__(self):
+        self.duty = 0
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return self.duty
+        self.duty = d
+
+
+class FakeHX711Pins:
+    """DOUT/SCK pair emulating a HX711 that always has a conversion of `value` ready."""
+
+    def __init__(self, value=1000):
+        self.value_counts = value
+        self.present = True
+        self.dout = FakePin(0)
+        self.sck = _Sck(self)
+        self._word = 0
+        self._bit = 0
+
+    def latch(self):
+        self._word = self.value_counts & 0xFFFFFF
+        self._bit = 0
+
+
+class _Sck(FakePin):
+    def __init__(self, chip):
+        FakePin.__init__(self, 0)
+        self.chip = chip
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        c = self.chip
+        if v == 1 and self.v == 0:
+            if c._bit == 0:
+                c.latch()
+            if c._bit < 24:
+                c.dout.v = (c._word >> (23 - c._bit)) & 1
+            c._bit += 1
+        elif v == 0 and self.v == 1 and c._bit >= 24:
+            c.dout.v = 0 if c.present else 1
+            if c._bit >= 25:
+                pass
+        self.v = v
+        if v == 0 and c._bit >= 25:
+            c._bit = 0
+            c.dout.v = 0 if c.present else 1
+
+
+class FakeLink:
+    """Host side of the link. Every write is parsed as one frame (the firmware writes whole
+    frames) into `frames`: (msg_type, flags, stream, seq, payload bytes); sample frames are
+    kept only when `keep_samples`. `accept`: None takes everything, 0 refuses (returns 0),
+    k takes k bytes (a partial frame, not parsed, counted in `partial`)."""
+
+    def __init__(self, keep_samples=False):
+        self.rx = bytearray()
+        self.accept = None
+        self.writes = 0
+        self.partial = 0
+        self.keep_samples = keep_samples
+        self.frames = []
+        self.samples = [0, 0, 0, 0]
+        self.bad_crc = 0
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.rx))
+        for i in range(n):
+            buf[i] = self.rx[i]
+        self.rx = self.rx[n:]
+        return n
+
+    def write(self, buf, n):
+        self.writes += 1
+        k = n if self.accept is None else min(n, self.accept)
+        if k < n:
+            if k:
+                self.partial += 1
+            return k
+        if not crc32_check(buf, 2, n - 4):
+            self.bad_crc += 1
+        t = buf[5]
+        if t == 0x10:
+            self.samples[buf[7]] += buf[18] | (buf[19] << 8)
+            if not self.keep_samples:
+                return n
+        self.frames.append((t, buf[6], buf[7], buf[8] | (buf[9] << 8), bytes(buf[10:n - 4])))
+        return n
+
+    def send_command(self, cmd_seq, cmd_id, args):
+        w = FrameWriter(128)
+        p = messages.encode_command(cmd_seq, cmd_id, args)
+        w.buf[10:10 + len(p)] = p
+        n = w.finish(0x20, 0, 0, len(p))
+        self.rx.extend(w.buf[:n])
+
+    def take(self, msg_type=None):
+        out = [f for f in self.frames if msg_type is None or f[0] == msg_type]
+        self.frames = [f for f in self.frames if not (msg_type is None or f[0] == msg_type)]
+        return out
+
+
+class NullLink:
+    """Accepts everything, keeps nothing (allocation-free, for the hot-path test)."""
+
+    def __init__(self):
+        self.bytes = 0
+
+    def readinto(self, buf):
+        return 0
+
+    def write(self, buf, n):
+        self.bytes += n
+        return n
+
+
+class FakeHal:
+    def __init__(self, link=None, n_gratings=3):
+        self.clock = VClock(_PERIOD - 5000000)  # wraps 5 s after boot
+        self.link = link if link is not None else FakeLink()
+        self.cell = Cell(self)
+        cal = DEFINITION["calibration"]
+        self.source = CurrentSource(FakePWM(), FakePin(), FakeADC(self._v_raw),
+                                    FakeADC(self._i_raw), cal["source_amps_per_lsb"],
+                                    zero_code=32768, mode="pwm")
+        self.hx = FakeHX711Pins(2000)
+        self.loadcell = HX711(self.hx.dout, self.hx.sck, gain=128, rate_sps=80, clock=self.clock)
+        self.fbg_raw = [30000 + 1000 * g for g in range(n_gratings)]
+        self.fbg = FbgAnalog([FakeADC(self._fbg_fn(g)) for g in range(n_gratings)],
+                             [1520000000 + 10000000 * g for g in range(n_gratings)],
+                             [300.0] * n_gratings)
+        self.thermistor = Thermistor(FakeADC(lambda: self.cell.temp_raw))
+        self.exit = None
+
+    def _fbg_fn(self, g):
+        return lambda: self.fbg_raw[g]
+
+    def _v_raw(self):
+        c = self.cell
+        v = c.v_override if c.v_override is not None else c.ocv + c.r_ohm * c.amps()
+        cal = DEFINITION["calibration"]
+        r = int(v / cal["volts_per_count"])
+        return max(0, min(65535, r))
+
+    def _i_raw(self):
+        cal = DEFINITION["calibration"]
+        r = int(round((self.cell.amps() - cal["amps_offset_a"]) / cal["amps_per_count"]))
+        return max(0, min(65535, r))
+
+    def unique_id(self):
+        return b"\x01\x02\x03\x04"
+
+    def heap_free(self):
+        import gc
+
+        return gc.mem_free()
+
+    def enter_repl(self):
+        self.exit = "repl"
+
+    def reset(self):
+        self.exit = "reset"
+
+
+DEFINITION = {
+    "board_id": "fake",
+    "firmware_target": "unix",
+    "parts": {},
+    "pins": {},
+    "limits": {
+        "max_current_a": 0.1,
+        "compliance_v": 5.0,
+        "min_voltage_v": -1.0,
+        "max_temp_c": 60.0,
+        "max_force_n": 5000.0,
+        "min_watchdog_ms": 100,
+        "max_watchdog_ms": 600000,
+        "default_watchdog_ms": 5000,
+        "min_area_m2": 1e-6,
+        "max_area_m2": 0.01,
+        "max_duration_s": 1e6,
+        "min_pulse_s": 0.001,
+        "max_charge_c": 1e5,
+        "min_rate_hz": 0.1,
+        "max_rate_load_hz": 80.0,
+        "max_rate_fbg_hz": 1000.0,
+        "max_rate_elec_hz": 1000.0,
+        "max_rate_temp_hz": 10.0,
+    },
+    "calibration": {
+        "load_n_per_count": 0.0005,
+        "load_offset_n": 0.0,
+        "volts_per_count": 6.6 / 65535,
+        "volts_offset_v": 0.0,
+        "amps_per_count": 0.25 / 65535,
+        "amps_offset_a": -0.125,
+        "source_amps_per_lsb": 0.25 / 65536,
+    },
+    "streams": {
+        "load": {"rate_hz": 80.0, "enabled": True},
+        "fbg": {"rate_hz": 100.0, "enabled": True},
+        "elec": {"rate_hz": 100.0, "enabled": True},
+        "temp": {"rate_hz": 1.0, "enabled": True},
+    },
+}
