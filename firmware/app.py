@@ -86,10 +86,10 @@ class App:
 
     def send_status(self):
         s = self.sampler
-        self.link.status((self.dc.ms & 0x3FFFFFFF, self.link.frames_sent & 0x3FFFFFFF,
-                          (s.dropped + self.link.control_dropped) & 0x3FFFFFFF,
-                          self.link.reader.bad_frames & 0x3FFFFFFF, self.hal.heap_free(),
-                          self.state(), self.safety.cause, self.waveform.setpoint_a))
+        self.link.status(self.dc.ms & 0x3FFFFFFF, self.link.frames_sent & 0x3FFFFFFF,
+                         (s.dropped + self.link.control_dropped) & 0x3FFFFFFF,
+                         self.link.reader.bad_frames & 0x3FFFFFFF, self.hal.heap_free(),
+                         self.state(), self.safety.cause, self.waveform.setpoint_a)
 
     def set_streaming(self, on):
         on = bool(on)

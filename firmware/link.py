@@ -8,6 +8,8 @@ frame after boot carries FLAG_BOOT, every frame while latched FLAG_LATCHED.
 PARTIAL (the link took only part: the frame is lost on the wire and the caller counts it).
 """
 
+import struct
+
 from micropython import const
 
 from protocol import defs, messages
@@ -18,6 +20,7 @@ REFUSED = const(1)
 PARTIAL = const(2)
 
 _CONTROL_RETRIES = const(20)
+_STATUS_SIZE = const(26)  # struct.calcsize(defs.STATUS_FMT)
 
 
 class Link:
@@ -58,10 +61,6 @@ class Link:
         if self.latched:
             f |= defs.FLAG_LATCHED
         return f
-
-    def next_seq(self):
-        s = self.seq
-        return s
 
     def send(self, buf, n):
         r = self.io.write(buf, n)
@@ -116,10 +115,12 @@ class Link:
             w.buf[off + i] = payload[i]
         self.send_control(w, msg_type, 0, n)
 
-    def status(self, values):
+    def status(self, uptime_ms, frames_sent, dropped, bad_rx, heap_free, state, cause, amps):
+        # packed field by field: no tuple, so the 1 Hz STATUS allocates nothing either
         w = self.tx
-        n = messages.pack_status(w.buf, w.payload_offset, values)
-        self.send_control(w, defs.MSG_STATUS, 0, n)
+        struct.pack_into(defs.STATUS_FMT, w.buf, w.payload_offset, uptime_ms, frames_sent,
+                         dropped, bad_rx, heap_free, state, cause, amps)
+        self.send_control(w, defs.MSG_STATUS, 0, _STATUS_SIZE)
 
     def log(self, level, text):
         w = self.tx

@@ -126,9 +126,8 @@ class Sampler:
     def poll(self, now):
         """Acquire every stream that is due at raw ticks `now`; returns the next due tick."""
         clock = self.hal.clock
-        diff = clock.ticks_diff
         if self.fbg_self_paced:
-            if self.fbg.poll(self.dc.t30) and diff(now, self.next_due[FBG]) >= 0:
+            if self.fbg.poll(self.dc.t30) and clock.ticks_diff(now, self.next_due[FBG]) >= 0:
                 self._advance(FBG, now)
                 self._fbg_record()
         for s in range(4):
@@ -136,10 +135,10 @@ class Sampler:
                 continue
             if s == FBG and self.fbg_self_paced:
                 continue
-            if diff(now, self.next_due[s]) >= 0:
+            if clock.ticks_diff(now, self.next_due[s]) >= 0:
                 if s == LOAD:
                     lc = self.loadcell
-                    if not lc.ready() and diff(now, self.next_due[s]) < self.period_us[s]:
+                    if not lc.ready() and clock.ticks_diff(now, self.next_due[s]) < self.period_us[s]:
                         continue  # wait for the conversion, up to one period late
                     self._advance(s, now)
                     self._load()
@@ -156,7 +155,7 @@ class Sampler:
         self.pump(now)
         nd = self.next_due[ELEC]
         for s in range(4):
-            if self.fitted[s] and diff(self.next_due[s], nd) < 0:
+            if self.fitted[s] and clock.ticks_diff(self.next_due[s], nd) < 0:
                 nd = self.next_due[s]
         return nd
 
@@ -298,7 +297,7 @@ class Sampler:
 
     def pump(self, now):
         """Retry refused frames; seal frames older than max_latency_us."""
-        diff = self.hal.clock.ticks_diff
+        clock = self.hal.clock
         for s in range(4):
             pair = self.frames[s]
             if pair is None:
@@ -309,7 +308,7 @@ class Sampler:
                     self.pending[s] = False
                     other.count = 0
             fr = pair[self.active[s]]
-            if fr.count and diff(now, self.first_tick[s]) >= self.max_latency_us:
+            if fr.count and clock.ticks_diff(now, self.first_tick[s]) >= self.max_latency_us:
                 self._rotate(s)
 
     def flush_all(self):

@@ -53,10 +53,16 @@ class Cell:
 
 
 class FakeADC:
+    """read_u16() from a function of the fake cell, or a fixed `value` when one is set
+    (the allocation test: the model's float arithmetic would allocate)."""
+
     def __init__(self, fn):
         self.fn = fn
+        self.value = None
 
     def read_u16(self):
+        if self.value is not None:
+            return self.value
         return self.fn()
 
 
@@ -205,6 +211,12 @@ class FakeHal:
                              [300.0] * n_gratings)
         self.thermistor = Thermistor(FakeADC(lambda: self.cell.temp_raw))
         self.exit = None
+
+    def freeze_adcs(self):
+        """Make every ADC return its current reading from now on (no model arithmetic)."""
+        for adc in [self.source.adc_v, self.source.adc_i, self.thermistor.adc] + list(self.fbg.adcs):
+            adc.value = None
+            adc.value = adc.read_u16()
 
     def _fbg_fn(self, g):
         return lambda: self.fbg_raw[g]
