@@ -1,0 +1,243 @@
+"""The emulated board: the real firmware drivers on fake machine objects backed by the plant.
+
+Configuration (read at import from the environment, or set with `configure()` before
+`make_hal()`):
+    STRESSRIG_EMU_SCENARIO   scenario name (boards/emulated/scenarios/NAME.json) or a path
+    STRESSRIG_EMU_SPEED      device clock / wall clock (float, default 1)
+    STRESSRIG_EMU_SEED       PRNG seed (int, default 0)
+    STRESSRIG_EMU_CTRL_PORT  UDP port on 127.0.0.1 for run-time sensor faults (0: none)
+    STRESSRIG_EMU_HX711      "pio" (rp2-style state machine, default) or "bitbang"
+    STRESSRIG_EMU_DIR        this folder (when the modules are loaded precompiled elsewhere)
+
+The link is the MicroPython process's stdin/stdout (the launcher puts a pty in front).
+`reset()` exits the process with RESET_EXIT_CODE; the launcher restarts it.
+
+DEFINITION is derived from the scenario: the source range, the load-cell nominal span and
+the thermistor's nominal constants are the board's calibration defaults; the scenario's
+true values (the hidden truth) differ from them by what a real part's tolerance would.
+"""
+
+import gc
+import json
+import os
+import sys
+
+import micropython
+
+import hw
+
+RESET_EXIT_CODE = 75
+HERE = os.getenv("STRESSRIG_EMU_DIR") or (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".")
+
+_cfg = {"scenario": None, "speed": 1.0, "seed": 0, "ctrl_port": 0, "hx711": "pio"}
+SCENARIO = None
+DEFINITION = None
+
+
+def scenario_path(name):
+    if "/" in name or name.endswith(".json"):
+        return name
+    return HERE + "/scenarios/" + name + ".json"
+
+
+def load_scenario(name):
+    with open(scenario_path(name)) as f:
+        return json.load(f)
+
+
+def _definition(sc):
+    src = sc.get("source") or {}
+    i_max = float(src.get("max_current_a", 0.01))
+    v_half = float(src.get("voltage_range_v", 5.0))
+    lc = sc.get("loadcell") or {}
+    th = sc.get("thermistor") or {}
+    fb = sc.get("fbg") or {}
+    gratings = fb.get("gratings", [])
+    win_nm = float(fb.get("window_nm", 2.5))
+    span_nom = float(lc.get("nominal_n_per_count", lc.get("span_n_per_count", 1e-3)))
+    tare_nom = float(lc.get("nominal_tare_counts", 0.0))
+    lim = sc.get("limits") or {}
+    rates = sc.get("streams") or {}
+
+    def stream(name, rate, on=True):
+        r = rates.get(name) or {}
+        return {"rate_hz": float(r.get("rate_hz", rate)), "enabled": bool(r.get("enabled", on))}
+
+    return {
+        "board_id": "emulated",
+        "firmware_target": "unix",
+        "scenario": sc.get("name", "?"),
+        "parts": {
+            "loadcell": {"type": "hx711", "gain": 128, "rate_sps": int(lc.get("rate_sps", 80))},
+            "fbg": {
+                "mode": "uart",
+                "n_gratings": len(gratings),
+                "windows_fm": [
+                    [
+                        int(round((float(g["lambda0_nm"]) - win_nm) * 1e6)),
+                        int(round((float(g["lambda0_nm"]) + win_nm) * 1e6)),
+                    ]
+                    for g in gratings
+                ],
+                "rate_hz": float(fb.get("rate_hz", 100.0)),
+            },
+            "source": {"setpoint": "pwm", "bipolar": True, "zero_code": 32768},
+            "adc_voltage": {"bits": 16},
+            "adc_current": {"bits": 16},
+            "thermistor": {"type": "ntc", "divider": "ntc_low"},
+        },
+        "pins": {"hx711_dout": 2, "hx711_sck": 3, "uart_rx": 5, "uart_tx": 4, "source_pwm": 15,
+                 "source_enable": 14, "adc_voltage": 26, "adc_current": 27, "adc_therm": 28},
+        "limits": {
+            "max_current_a": float(lim.get("max_current_a", i_max * 0.95)),
+            "compliance_v": float(lim.get("compliance_v", v_half * 0.9)),
+            "min_voltage_v": float(lim.get("min_voltage_v", -v_half * 0.9)),
+            "max_temp_c": float(lim.get("max_temp_c", 60.0)),
+            "max_force_n": float(lim.get("max_force_n", 5000.0)),
+            "min_watchdog_ms": 100,
+            "max_watchdog_ms": 600000,
+            "default_watchdog_ms": 5000,
+            "max_rate_load_hz": 80.0,
+            "max_rate_fbg_hz": float(fb.get("rate_hz", 100.0)),
+            "max_rate_elec_hz": 5000.0,
+            "max_rate_temp_hz": 100.0,
+        },
+        "calibration": {
+            "load_n_per_count": span_nom,
+            "load_offset_n": -tare_nom * span_nom,
+            "volts_per_count": 2.0 * v_half / 65536.0,
+            "volts_offset_v": -v_half,
+            "amps_per_count": i_max / 32768.0,
+            "amps_offset_a": -i_max,
+            "amps_per_lsb": i_max / 32768.0,
+            "thermistor_beta": float(th.get("nominal_beta", th.get("beta", 3950.0))),
+            "thermistor_r0_ohm": float(th.get("nominal_r0_ohm", th.get("r0_ohm", 10000.0))),
+            "thermistor_t0_c": float(th.get("t0_c", 25.0)),
+            "thermistor_r_series_ohm": float(th.get("r_series_ohm", 10000.0)),
+        },
+        "streams": {
+            "load": stream("load", float(lc.get("rate_sps", 80))),
+            "fbg": stream("fbg", float(fb.get("rate_hz", 100.0)), bool(gratings)),
+            "elec": stream("elec", 100.0),
+            "temp": stream("temp", 1.0),
+        },
+        "stream_at_boot": False,
+    }
+
+
+def configure(scenario=None, speed=None, seed=None, ctrl_port=None, hx711=None):
+    """Choose the scenario and run parameters; rebuilds SCENARIO and DEFINITION."""
+    global SCENARIO, DEFINITION
+    if scenario is not None:
+        _cfg["scenario"] = scenario
+    if speed is not None:
+        _cfg["speed"] = float(speed)
+    if seed is not None:
+        _cfg["seed"] = int(seed)
+    if ctrl_port is not None:
+        _cfg["ctrl_port"] = int(ctrl_port)
+    if hx711 is not None:
+        _cfg["hx711"] = hx711
+    sc = _cfg["scenario"]
+    SCENARIO = sc if isinstance(sc, dict) else load_scenario(sc or "nak50_pulsed")
+    DEFINITION = _definition(SCENARIO)
+    return DEFINITION
+
+
+def _env(name, default):
+    v = os.getenv(name)
+    return default if v is None or v == "" else v
+
+
+configure(
+    _env("STRESSRIG_EMU_SCENARIO", "nak50_pulsed"),
+    float(_env("STRESSRIG_EMU_SPEED", "1")),
+    int(_env("STRESSRIG_EMU_SEED", "0")),
+    int(_env("STRESSRIG_EMU_CTRL_PORT", "0")),
+    _env("STRESSRIG_EMU_HX711", "pio"),
+)
+
+
+class Hal:
+    """The HAL object of boards/README.md."""
+
+    def __init__(self, hardware, link):
+        self.hw = hardware
+        self.clock = hardware.clock
+        self.link = link
+        self.loadcell = None
+        self.fbg = None
+        self.source = None
+        self.thermistor = None
+        self._uid = b""
+
+    def unique_id(self):
+        return self._uid
+
+    def heap_free(self):
+        return gc.mem_free()
+
+    def enter_repl(self):
+        micropython.kbd_intr(3)
+
+    def reset(self):
+        self.source.off()
+        sys.exit(RESET_EXIT_CODE)
+
+
+def make_hal(link=None):
+    """Build the drivers on the fake hardware; `link` defaults to stdin/stdout."""
+    from firmware.drivers.current_source import CurrentSource
+    from firmware.drivers.fbg_uart import FbgUart
+    from firmware.drivers.hx711 import HX711
+    from firmware.drivers.thermistor import Thermistor
+
+    sc = SCENARIO
+    d = DEFINITION
+    parts = d["parts"]
+    cal = d["calibration"]
+    hwo = hw.Hardware(sc, _cfg["seed"], _cfg["speed"], _cfg["ctrl_port"])
+    if link is None:
+        from firmware.drivers.stdio_link import StdioLink
+
+        link = StdioLink()
+    hal = Hal(hwo, link)
+    # load cell: HX711 through the PIO state machine or bit-banged pins
+    chip = hw.HX711Chip(hwo, parts["loadcell"]["rate_sps"])
+    hwo.hx711 = chip
+    if _cfg["hx711"] == "bitbang":
+        dout, sck = chip.pins(d["pins"]["hx711_dout"], d["pins"]["hx711_sck"])
+        hal.loadcell = HX711(pin_dout=dout, pin_sck=sck, gain=128,
+                             rate_sps=parts["loadcell"]["rate_sps"], clock=hwo.clock)
+    else:
+        sm = hw.StateMachine(chip)
+        sm.active(1)
+        hal.loadcell = HX711(sm=sm, gain=128, rate_sps=parts["loadcell"]["rate_sps"],
+                             clock=hwo.clock)
+    # FBG interrogator on a UART
+    fb = parts["fbg"]
+    if fb["n_gratings"]:
+        uart = hw.InterrogatorUART(hwo, fb["rate_hz"])
+        hwo.uart = uart
+        hal.fbg = FbgUart(uart, [tuple(w) for w in fb["windows_fm"]])
+    # current source: bipolar PWM setpoint, enable pin, voltage and current ADCs
+    hal.source = CurrentSource(
+        hw.PWM(hwo),
+        hw.EnablePin(hwo, d["pins"]["source_enable"]),
+        hw.ADC(hwo.read_voltage_u16),
+        hw.ADC(hwo.read_current_u16),
+        cal["amps_per_lsb"],
+        zero_code=32768,
+        code_max=65535,
+        mode="pwm",
+    )
+    hal.thermistor = Thermistor(
+        hw.ADC(hwo.read_thermistor_u16),
+        beta=cal["thermistor_beta"],
+        r0_ohm=cal["thermistor_r0_ohm"],
+        t0_c=cal["thermistor_t0_c"],
+        r_series_ohm=cal["thermistor_r_series_ohm"],
+    )
+    s = (_cfg["seed"] * 2654435761 + 12345) & 0xFFFFFFFF
+    hal._uid = bytes([0xE7, 0x11, (s >> 24) & 255, (s >> 16) & 255, (s >> 8) & 255, s & 255])
+    return hal

@@ -1,0 +1,26 @@
+"""Entry point of the emulated board (MicroPython unix port).
+
+    micropython -X heapsize=160k boards/emulated/main.py [SCENARIO [SPEED [SEED]]]
+
+with MICROPYPATH holding boards/emulated and the repository root (host_sdk.emulator sets
+this up). Arguments override the STRESSRIG_EMU_* environment (see board.py). The link is
+stdin/stdout; a RESET command exits with board.RESET_EXIT_CODE so the launcher restarts
+the board, ENTER_REPL drops to the MicroPython REPL on the same stream.
+"""
+
+import sys
+
+import board
+
+_args = sys.argv[1:]
+board.configure(
+    scenario=_args[0] if len(_args) > 0 and _args[0] else None,
+    speed=float(_args[1]) if len(_args) > 1 else None,
+    seed=int(_args[2]) if len(_args) > 2 else None,
+)
+
+from firmware.app import run  # noqa: E402
+
+app = run(board)
+# ENTER_REPL returns here: on the unix port the process then ends (there is no REPL on a
+# pipe); a reset exits inside hal.reset() with RESET_EXIT_CODE.
