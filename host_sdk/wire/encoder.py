@@ -192,6 +192,11 @@ def encode_samples(
     return encode_frame(defs.MSG_SAMPLES, payload + data, seq=seq, flags=flags, stream=stream)
 
 
+def f32(x: float) -> float:
+    """x rounded to the nearest float32, i.e. the value that survives the wire."""
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
 # ---- the reference firmware's announcement ----------------------------------------------
 
 
@@ -215,7 +220,7 @@ def reference_streams(n_gratings: int = 4) -> tuple[StreamInfo, ...]:
             True,
             defs.FBG_RECORD_FMT_PREFIX + "i" * n_gratings,
             (us, FieldInfo("status", ""))
-            + tuple(FieldInfo(f"fm_{k}", "m", 1e-15, 0.0) for k in range(n_gratings)),
+            + tuple(FieldInfo(f"fm_{k}", "m", f32(1e-15), 0.0) for k in range(n_gratings)),
         ),
         StreamInfo(
             defs.STREAM_ELEC,
@@ -236,7 +241,7 @@ def reference_streams(n_gratings: int = 4) -> tuple[StreamInfo, ...]:
             10.0,
             True,
             defs.TEMP_RECORD_FMT,
-            (us, FieldInfo("raw", "count"), FieldInfo("temp_mdegc", "degC", 1e-3, 0.0)),
+            (us, FieldInfo("raw", "count"), FieldInfo("temp_mdegc", "degC", f32(1e-3), 0.0)),
         ),
     )
 
