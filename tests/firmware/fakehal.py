@@ -142,6 +142,7 @@ class FakeLink:
         self.frames = []
         self.samples = [0, 0, 0, 0]
         self.bad_crc = 0
+        self.seqs = []
 
     def readinto(self, buf):
         n = min(len(buf), len(self.rx))
@@ -160,6 +161,7 @@ class FakeLink:
         if not crc32_check(buf, 2, n - 4):
             self.bad_crc += 1
         t = buf[5]
+        self.seqs.append(buf[8] | (buf[9] << 8))
         if t == 0x10:
             self.samples[buf[7]] += buf[18] | (buf[19] << 8)
             if not self.keep_samples:
