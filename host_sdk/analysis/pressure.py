@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.integrate import cumulative_trapezoid
+from scipy.optimize import minimize
 
 FloatArray = NDArray[np.float64]
 
@@ -150,8 +151,11 @@ class PressurePhases:
         return int(self.rates_mpa_per_q.size)
 
 
-def _segment_costs(x: FloatArray, y: FloatArray, min_pts: int) -> FloatArray:
-    """cost[i, j] = SSE of a straight-line fit to points i..j-1 (inf if too short)."""
+def _segment_costs(
+    x: FloatArray, y: FloatArray, min_pts: int, min_width: float = 0.0
+) -> FloatArray:
+    """cost[i, j] = SSE of a straight-line fit to points i..j-1 (inf if too short, in
+    points or in x-extent)."""
     n = x.size
     z = np.zeros(1)
     sx = np.concatenate((z, np.cumsum(x)))
@@ -169,7 +173,10 @@ def _segment_costs(x: FloatArray, y: FloatArray, min_pts: int) -> FloatArray:
         vxy = sxy[j] - sxy[i] - ax * ay / m
         vyy = syy[j] - syy[i] - ay * ay / m
         sse = vyy - np.where(vxx > 0, vxy * vxy / np.where(vxx > 0, vxx, 1.0), 0.0)
-    sse = np.where(m >= min_pts, np.clip(sse, 0.0, None), np.inf)
+    xe = np.concatenate((x, x[-1:]))
+    width = xe[np.maximum(j - 1, 0)] - xe[np.minimum(i, n - 1)]
+    ok = (m >= min_pts) & (width >= min_width * (1.0 - 1e-9))
+    sse = np.where(ok, np.clip(sse, 0.0, None), np.inf)
     return np.asarray(sse, dtype=float)
 
 
@@ -180,18 +187,23 @@ def segment_piecewise_linear(
     min_points: int = 5,
     max_points: int = 600,
     penalty: float | None = None,
+    min_width_fraction: float = 0.05,
 ) -> tuple[NDArray[np.int64], FloatArray]:
     """Optimal segmentation into straight lines by dynamic programming.
 
     For each k ≤ ``max_segments`` the exact least-squares partition is found; k is chosen by
     BIC = n·ln(SSE/n) + p·ln n with p = 3k − 1 (or SSE + penalty·k when ``penalty`` is
-    given). Long series are bin-averaged to ``max_points`` first (O(k n²) DP).
+    given). No segment is narrower than ``min_width_fraction`` of the x range: a phase
+    shorter than that is noise around a kink, not a phase. The number of segments is
+    scored on a continuous (hinge) refit of each DP partition. Long series are
+    bin-averaged to ``max_points`` first (O(k n²) DP).
     Returns the segment start indices into the (possibly binned) arrays and the BIC per k;
     use :func:`pressure_phases` for a physical summary.
     """
     xs, ys = _bin(np.asarray(x, float), np.asarray(y, float), max_points)
     n = xs.size
-    cost = _segment_costs(xs, ys, min_points)
+    min_width = min_width_fraction * float(xs[-1] - xs[0]) if n > 1 else 0.0
+    cost = _segment_costs(xs, ys, min_points, min_width)
     kmax = max(1, min(max_segments, n // min_points))
     e = np.full((kmax + 1, n + 1), np.inf)
     arg = np.zeros((kmax + 1, n + 1), dtype=np.int64)
@@ -203,19 +215,68 @@ def segment_piecewise_linear(
     sse = e[1:, n]
     ks = np.arange(1, kmax + 1)
     floor = 1e-12 * max(float(np.var(ys)) * n, 1e-300)
+
+    def starts_for(k_seg: int) -> list[int]:
+        starts = [n]
+        j = n
+        for k in range(k_seg, 1, -1):
+            j = int(arg[k, j])
+            starts.append(j)
+        starts.append(0)
+        return sorted(set(starts))[:-1]
+
     if penalty is None:
-        score = n * np.log((sse + floor) / n) + (3 * ks - 1) * np.log(n)
-    else:
-        score = sse + penalty * ks
-    score = np.where(np.isfinite(sse), score, np.inf)
+        # Pressure curves are continuous: the number of phases is chosen on a continuous
+        # (hinge) fit, because free line segments can buy a lower SSE with a short extra
+        # segment straddling a kink and so over-split a noisy curve.
+        refined: list[list[int]] = []
+        scores = []
+        for k_seg in ks:
+            if not np.isfinite(sse[k_seg - 1]):
+                refined.append([0])
+                scores.append(np.inf)
+                continue
+            st0 = starts_for(int(k_seg))
+            brk0 = [0.5 * (xs[i - 1] + xs[i]) for i in st0[1:]]
+            sse_c, brk = _continuous_fit(xs, ys, brk0, min_width)
+            st = [0] + [int(i) for i in np.searchsorted(xs, brk, side="right")]
+            refined.append(st if len(set(st)) == len(st) else st0)
+            scores.append(n * np.log((sse_c + floor) / n) + (3 * k_seg - 1) * np.log(n))
+        score = np.asarray(scores, dtype=float)
+        best = int(np.argmin(score))
+        return np.asarray(refined[best], dtype=np.int64), score
+    score = np.where(np.isfinite(sse), sse + penalty * ks, np.inf)
     k_best = int(ks[np.argmin(score)])
-    starts = [n]
-    j = n
-    for k in range(k_best, 1, -1):
-        j = int(arg[k, j])
-        starts.append(j)
-    starts.append(0)
-    return np.asarray(sorted(set(starts))[:-1], dtype=np.int64), np.asarray(score, dtype=float)
+    return np.asarray(starts_for(k_best), dtype=np.int64), np.asarray(score, dtype=float)
+
+
+def _hinge_sse(x: FloatArray, y: FloatArray, breaks: FloatArray) -> float:
+    basis = [np.ones_like(x), x] + [np.maximum(x - b, 0.0) for b in breaks]
+    a = np.column_stack(basis)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    r = y - a @ coef
+    return float(r @ r)
+
+
+def _continuous_fit(
+    x: FloatArray, y: FloatArray, breaks0: list[float], min_width: float = 0.0
+) -> tuple[float, FloatArray]:
+    """SSE of the best continuous piecewise-linear fit with breakpoints near `breaks0`,
+    no segment narrower than `min_width`."""
+    b0 = np.asarray(breaks0, dtype=float)
+    if b0.size == 0:
+        return _hinge_sse(x, y, b0), b0
+    lo, hi = float(x[0]), float(x[-1])
+
+    def cost(b: FloatArray) -> float:
+        bs = np.sort(np.clip(b, lo, hi))
+        if np.any(np.diff(np.concatenate(([lo], bs, [hi]))) < min_width):
+            return np.inf
+        return _hinge_sse(x, y, bs)
+
+    res = minimize(cost, b0, method="Nelder-Mead", options={"xatol": 1e-6 * (hi - lo)})
+    best = np.sort(np.clip(res.x, lo, hi)) if res.fun <= cost(b0) else b0
+    return min(float(res.fun), cost(b0)), best
 
 
 def _bin(x: FloatArray, y: FloatArray, max_points: int) -> tuple[FloatArray, FloatArray]:

@@ -55,7 +55,7 @@ def piecewise_curves(draw: st.DrawFn) -> tuple[np.ndarray, list[float]]:
     return np.asarray(slopes), breaks
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(curve=piecewise_curves(), p0=st.floats(0.1, 20.0), seed=st.integers(0, 2**31))
 def test_segmentation_recovers_breakpoints(
     curve: tuple[np.ndarray, list[float]], p0: float, seed: int
