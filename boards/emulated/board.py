@@ -61,7 +61,8 @@ def _definition(sc):
 
     def stream(name, rate, on=True):
         r = rates.get(name) or {}
-        return {"rate_hz": float(r.get("rate_hz", rate)), "enabled": bool(r.get("enabled", on))}
+        hz = float(r.get("rate_hz", rate)) or 1.0  # a stream that is not fitted keeps 1 Hz
+        return {"rate_hz": hz, "enabled": bool(r.get("enabled", on))}
 
     return {
         "board_id": "emulated",

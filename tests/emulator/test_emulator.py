@@ -1,0 +1,148 @@
+"""The emulated board end to end: the real firmware on MicroPython behind a pty."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+import serial
+
+from host_sdk.emulator import list_scenarios, start_emulator
+from host_sdk.wire.decoder import Decoder
+from host_sdk.wire.encoder import encode_command
+from host_sdk.wire.messages import Ack, Event, Hello, SampleBlock
+from protocol import defs
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _read(ser: serial.Serial, dec: Decoder, seconds: float) -> list[Any]:
+    out: list[Any] = []
+    t = time.monotonic() + seconds
+    while time.monotonic() < t:
+        out.extend(dec.feed(ser.read(65536)))
+    return out
+
+
+def _records(msgs: list[Any], stream: int) -> np.ndarray:
+    blocks = [m.records for m in msgs if isinstance(m, SampleBlock) and m.stream == stream]
+    return np.concatenate(blocks) if blocks else np.zeros(0)
+
+
+def _start_streaming(ser: serial.Serial, rates: dict[int, float] | None = None) -> None:
+    seq = 1
+    ser.write(encode_command("get_info", seq))
+    for s, r in (rates or {}).items():
+        seq += 1
+        ser.write(encode_command("config_stream", seq, stream=s, enabled=1, rate_hz=r))
+    ser.write(encode_command("set_streaming", seq + 1, on=1))
+
+
+def test_scenarios_listed() -> None:
+    names = list_scenarios()
+    for n in ("nak50_pulsed", "gain_solid_state", "naion_fbg_pouch"):
+        assert n in names
+
+
+def test_hello_and_stream_rates_in_device_time() -> None:
+    speed = 10.0
+    with start_emulator("naion_fbg_pouch", speed=speed, seed=3) as emu:
+        assert os.path.islink(emu.port)
+        ser = serial.Serial(emu.port, timeout=0.05)
+        dec = Decoder()
+        _start_streaming(ser, {defs.STREAM_ELEC: 50.0})
+        msgs = _read(ser, dec, 3.0)
+        hellos = [m for m in msgs if isinstance(m, Hello)]
+        assert hellos and hellos[0].board_id == "emulated"
+        assert any(isinstance(m, Ack) for m in msgs)
+        want = {defs.STREAM_LOAD: 10.0, defs.STREAM_FBG: 100.0, defs.STREAM_ELEC: 50.0}
+        for s, rate in want.items():
+            r = _records(msgs, s)
+            assert len(r) > 20, s
+            dt = np.diff(r["t_us"].astype(np.int64)) * 1e-6
+            assert np.median(dt) == pytest.approx(1.0 / rate, rel=0.05), s
+        # device time runs `speed` times faster than the wall clock
+        r = _records(msgs, defs.STREAM_ELEC)
+        span_dev = (int(r["t_us"][-1]) - int(r["t_us"][0])) * 1e-6
+        assert span_dev > 0.5 * speed * 2.0
+        assert dec.bad_frames == 0 and not any(dec.lost_samples.values())
+        fbg = _records(msgs, defs.STREAM_FBG)
+        g0 = fbg["g0"].astype(float) * 1e-6
+        assert g0.mean() == pytest.approx(1550.0, abs=0.05)
+        assert 0.0003 < g0.std() < 0.01  # ~1 pm peak noise
+        ser.close()
+
+
+def test_same_seed_same_sensor_sequence() -> None:
+    seqs = []
+    for _ in range(2):
+        with start_emulator("nak50_pulsed", speed=20.0, seed=11) as emu:
+            ser = serial.Serial(emu.port, timeout=0.05)
+            dec = Decoder()
+            _start_streaming(ser, {defs.STREAM_TEMP: 10.0})
+            msgs = _read(ser, dec, 1.5)
+            seqs.append(_records(msgs, defs.STREAM_TEMP)["raw"][:10].tolist())
+            ser.close()
+    assert len(seqs[0]) == 10
+    assert seqs[0] == seqs[1]
+
+
+def test_fault_injection_accounting_is_exact() -> None:
+    with start_emulator("nak50_pulsed", speed=10.0, seed=2) as emu:
+        ser = serial.Serial(emu.port, timeout=0.05)
+        dec = Decoder()
+        _start_streaming(ser, {defs.STREAM_ELEC: 100.0})
+        _read(ser, dec, 0.5)
+        emu.inject(drop_rate=2e-4, flip_rate=2e-4, insert_rate=2e-4)
+        _read(ser, dec, 4.0)
+        emu.inject(drop_rate=0.0, flip_rate=0.0, insert_rate=0.0)
+        _read(ser, dec, 1.5)  # clean frames after the last damaged one reveal its gap
+        truth = emu.ledger.lost_samples()
+        assert sum(truth.values()) > 0
+        assert dec.bad_frames > 0
+        for s, n in truth.items():
+            assert dec.lost_samples.get(s, 0) == n, (s, n, dict(dec.lost_samples))
+        ser.close()
+
+
+def test_reset_and_unplug() -> None:
+    with start_emulator("gain_solid_state", speed=5.0, seed=0) as emu:
+        ser = serial.Serial(emu.port, timeout=0.05)
+        dec = Decoder()
+        _start_streaming(ser)
+        _read(ser, dec, 0.5)
+        emu.reset_board()
+        msgs = _read(ser, dec, 1.5)
+        assert any(isinstance(m, Event) and m.code == defs.EV_BOOT for m in msgs), (
+            "no boot event after reset"
+        )
+        ser.close()
+        emu.unplug(0.5)
+        time.sleep(0.1)
+        assert not os.path.exists(emu.port)
+        time.sleep(0.8)
+        assert os.path.exists(emu.port)
+        ser = serial.Serial(emu.port, timeout=0.05)
+        dec = Decoder()
+        ser.write(encode_command("get_info", 9))
+        msgs = _read(ser, dec, 1.0)
+        assert any(isinstance(m, Hello) for m in msgs)
+        ser.close()
+
+
+def test_sensor_faults_at_run_time() -> None:
+    with start_emulator("naion_fbg_pouch", speed=5.0, seed=0) as emu:
+        ser = serial.Serial(emu.port, timeout=0.05)
+        dec = Decoder()
+        _start_streaming(ser)
+        _read(ser, dec, 0.5)
+        emu.set_sensor_fault(fbg_lost=[1], thermistor="open")
+        msgs = _read(ser, dec, 1.5)
+        fbg = _records(msgs, defs.STREAM_FBG)
+        assert (fbg["status"][-5:] & 2).all()
+        temp = _records(msgs, defs.STREAM_TEMP)
+        assert int(temp["raw"][-1]) == 65535
+        ser.close()
