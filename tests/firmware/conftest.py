@@ -31,7 +31,7 @@ PRELUDE = (
 )
 
 
-def run_mp(code, heapsize="32M", paths=(ROOT, HERE), timeout=300):
+def run_mp(code, heapsize="4M", paths=(ROOT, HERE), timeout=300):
     """Run `code` on MicroPython; return the list of objects it emit()-ed."""
     exe = micropython_exe()
     if exe is None:

@@ -276,7 +276,7 @@ DEFINITION = {
         "max_rate_temp_hz": 10.0,
     },
     "calibration": {
-        "load_n_per_count": 0.0005,
+        "load_n_per_count": 0.001,
         "load_offset_n": 0.0,
         "volts_per_count": 6.6 / 65535,
         "volts_offset_v": 0.0,

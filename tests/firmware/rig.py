@@ -56,14 +56,16 @@ class Rig:
         return self.reply(seq)
 
     def reply(self, seq):
-        for f in self.link.frames:
+        frames = self.link.frames
+        for k in range(len(frames) - 1, -1, -1):  # the reply is near the end
+            f = frames[k]
             t = f[0]
             p = f[4]
             if t in (defs.MSG_ACK, defs.MSG_NACK):
                 s, cid = struct.unpack_from("<HB", p, 0)
                 if s != seq:
                     continue
-                self.link.frames.remove(f)
+                frames.pop(k)
                 if t == defs.MSG_ACK:
                     fmt = messages.command_format(cid)
                     return ("ack", struct.unpack_from(fmt, p, 3))
