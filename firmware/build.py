@@ -61,19 +61,22 @@ def sources(board):
         for name in sorted(os.listdir(d)):
             if name.endswith(".py") and name not in SKIP:
                 out.append((os.path.join(d, name), os.path.join(pkg, name[:-3] + ".mpy")))
-    out.append((os.path.join(ROOT, "boards", board, "board.py"), "board.mpy"))
+    if board:
+        out.append((os.path.join(ROOT, "boards", board, "board.py"), "board.mpy"))
     return out
 
 
-def build(board, out_dir=None, arch=None):
-    """Compile into out_dir (default build/<board>); return {relative path: bytes}."""
-    arch = arch or _target(board)
+def build(board, out_dir=None, arch=None, extra=()):
+    """Compile into out_dir (default build/<board>); return {relative path: bytes}.
+
+    board None: firmware/ and protocol/ only. extra: more (source, relative .mpy) pairs."""
+    arch = arch or (_target(board) if board else "unix")
     if arch == "unix":
         arch = host_arch()
     out_dir = out_dir or os.path.join(ROOT, "build", board)
     cmd = mpy_cross_cmd()
     sizes = {}
-    for src, rel in sources(board):
+    for src, rel in sources(board) + list(extra):
         dst = os.path.join(out_dir, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         # source-relative name in tracebacks

@@ -61,3 +61,18 @@ def run_mp(code, heapsize="4M", paths=(ROOT, HERE), timeout=300):
 @pytest.fixture
 def mp():
     return run_mp
+
+
+@pytest.fixture(scope="session")
+def mpy_tree(tmp_path_factory):
+    """firmware/, protocol/ and this folder's fakehal/rig compiled for the host arch."""
+    sys.path.insert(0, ROOT)
+    from firmware import build
+
+    out = str(tmp_path_factory.mktemp("mpy"))
+    extra = [(os.path.join(HERE, n + ".py"), n + ".mpy") for n in ("fakehal", "rig")]
+    try:
+        build.build(None, out, None, extra)
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip("mpy-cross unavailable: %s" % e)
+    return out
