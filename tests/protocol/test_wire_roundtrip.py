@@ -92,7 +92,7 @@ def _same_values(a: dict, b: dict) -> bool:
     )
 
 
-@given(command_fields(), u16 := st.integers(0, 0xFFFF), chunkings)
+@given(command_fields(), st.integers(0, 0xFFFF), chunkings)
 def test_ack_and_command_roundtrip(cmd: tuple[int, dict], cmd_seq: int, chunks: list[int]) -> None:
     cid, fields = cmd
     name = defs.COMMANDS[cid][0]
