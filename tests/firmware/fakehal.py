@@ -87,19 +87,35 @@ class FakePWM:
 
 
 class FakeHX711Pins:
-    """DOUT/SCK pair emulating a HX711 that always has a conversion of `value` ready."""
+    """DOUT/SCK pair emulating a HX711 (or ADS1232) that always has `value_counts` ready
+    when `present`. 24 rising SCK edges shift the word out MSB first; the extra pulses
+    after it (gain select / ADS1232 25th clock) are counted in `extra`."""
 
     def __init__(self, value=1000):
         self.value_counts = value
         self.present = True
-        self.dout = FakePin(0)
+        self.dout = _Dout(self)
         self.sck = _Sck(self)
-        self._word = 0
-        self._bit = 0
+        self.word = 0
+        self.bit = 0
+        self.extra = 0
+        self.last_extra = 0
 
-    def latch(self):
-        self._word = self.value_counts & 0xFFFFFF
-        self._bit = 0
+
+class _Dout(FakePin):
+    def __init__(self, chip):
+        FakePin.__init__(self, 0)
+        self.chip = chip
+
+    def value(self, v=None):
+        c = self.chip
+        if 0 < c.bit <= 24 and c.extra == 0:
+            return (c.word >> (24 - c.bit)) & 1
+        if c.extra:
+            c.last_extra = c.extra
+        c.bit = 0
+        c.extra = 0
+        return 0 if c.present else 1
 
 
 class _Sck(FakePin):
@@ -112,19 +128,13 @@ class _Sck(FakePin):
             return self.v
         c = self.chip
         if v == 1 and self.v == 0:
-            if c._bit == 0:
-                c.latch()
-            if c._bit < 24:
-                c.dout.v = (c._word >> (23 - c._bit)) & 1
-            c._bit += 1
-        elif v == 0 and self.v == 1 and c._bit >= 24:
-            c.dout.v = 0 if c.present else 1
-            if c._bit >= 25:
-                pass
+            if c.bit == 0:
+                c.word = c.value_counts & 0xFFFFFF
+            if c.bit < 24:
+                c.bit += 1
+            else:
+                c.extra += 1
         self.v = v
-        if v == 0 and c._bit >= 25:
-            c._bit = 0
-            c.dout.v = 0 if c.present else 1
 
 
 class FakeLink:
