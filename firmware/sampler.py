@@ -127,7 +127,11 @@ class Sampler:
         """Acquire every stream that is due at raw ticks `now`; returns the next due tick."""
         clock = self.hal.clock
         if self.fbg_self_paced:
-            if self.fbg.poll(self.dc.t30) and clock.ticks_diff(now, self.next_due[FBG]) >= 0:
+            # lines arrive at the interrogator's pace: take one if it is at most a quarter
+            # period early (jitter), so a stream at the interrogator's rate loses none
+            if self.fbg.poll(self.dc.t30) and clock.ticks_diff(
+                now, self.next_due[FBG]
+            ) >= -(self.period_us[FBG] >> 2):
                 self._advance(FBG, now)
                 self._fbg_record()
         for s in range(4):
@@ -135,14 +139,17 @@ class Sampler:
                 continue
             if s == FBG and self.fbg_self_paced:
                 continue
-            if clock.ticks_diff(now, self.next_due[s]) >= 0:
-                if s == LOAD:
-                    lc = self.loadcell
-                    if not lc.ready() and clock.ticks_diff(now, self.next_due[s]) < self.period_us[s]:
-                        continue  # wait for the conversion, up to one period late
+            if s == LOAD:
+                # the chip paces itself: read a conversion when it is ready and the stream
+                # is due (a quarter period early allowed for clock drift); when none came
+                # for a whole period, record the last counts with LOAD_NOT_READY
+                d = clock.ticks_diff(now, self.next_due[s])
+                p = self.period_us[s]
+                if d >= -(p >> 2) and (self.loadcell.ready() or d >= p):
                     self._advance(s, now)
                     self._load()
-                elif s == ELEC:
+            elif clock.ticks_diff(now, self.next_due[s]) >= 0:
+                if s == ELEC:
                     self._advance(s, now)
                     self._elec(now)
                 elif s == TEMP:
