@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (MicroPython snippets and messages built with %-formatting)
 """Firmware benchmarks on the MicroPython unix port (fake HAL, virtual clock).
 
 fw_alloc_bytes_per_sample  heap bytes allocated per recorded sample over 2000 loop
@@ -37,8 +38,10 @@ from firmware.app import App
 from protocol import defs
 hal = fakehal.FakeHal(link=fakehal.NullLink())
 d = dict(fakehal.DEFINITION)
-d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True}, "fbg": {"rate_hz": 1000.0, "enabled": True},
-                "elec": {"rate_hz": 1000.0, "enabled": True}, "temp": {"rate_hz": 10.0, "enabled": True}}
+d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True},
+                "fbg": {"rate_hz": 1000.0, "enabled": True},
+                "elec": {"rate_hz": 1000.0, "enabled": True},
+                "temp": {"rate_hz": 10.0, "enabled": True}}
 app = App(d, hal)
 app.safety.watchdog_ms = 600000
 app.set_streaming(1)
@@ -79,7 +82,9 @@ print("@@ ok")
 
 
 def _mp():
-    exe = shutil.which("micropython") or os.path.join(os.path.dirname(sys.executable), "micropython")
+    exe = shutil.which("micropython") or os.path.join(
+        os.path.dirname(sys.executable), "micropython"
+    )
     return exe
 
 
@@ -115,22 +120,50 @@ def _smallest_heap_kb(tree):
 def run() -> list[dict]:
     out = []
     n, alloc, us = (int(x) for x in _run(HOT, [ROOT, TESTS], "4M"))
-    out.append({"name": "fw_alloc_bytes_per_sample", "value": alloc / n, "unit": "B/sample",
-                "baseline": None, "ratio": None})
+    out.append(
+        {
+            "name": "fw_alloc_bytes_per_sample",
+            "value": alloc / n,
+            "unit": "B/sample",
+            "baseline": None,
+            "ratio": None,
+        }
+    )
     with tempfile.TemporaryDirectory() as tree:
         extra = [(os.path.join(TESTS, m + ".py"), m + ".mpy") for m in ("fakehal", "rig")]
         build.build(None, tree, None, extra)
         kb = _smallest_heap_kb(tree)
-    out.append({"name": "fw_peak_heap_kb", "value": kb, "unit": "KiB", "baseline": 160,
-                "ratio": None if kb is None else kb / 160})
+    out.append(
+        {
+            "name": "fw_peak_heap_kb",
+            "value": kb,
+            "unit": "KiB",
+            "baseline": 160,
+            "ratio": None if kb is None else kb / 160,
+        }
+    )
     with tempfile.TemporaryDirectory() as tree:
         sizes = build.build("rp2040_pico", tree)
         src = sum(os.path.getsize(s) for s, _ in build.sources("rp2040_pico"))
     total = sum(sizes.values()) / 1024
-    out.append({"name": "fw_mpy_total_kb", "value": total, "unit": "KiB",
-                "baseline": src / 1024, "ratio": total / (src / 1024)})
-    out.append({"name": "fw_us_per_sample", "value": us / n, "unit": "us/sample",
-                "baseline": None, "ratio": None})
+    out.append(
+        {
+            "name": "fw_mpy_total_kb",
+            "value": total,
+            "unit": "KiB",
+            "baseline": src / 1024,
+            "ratio": total / (src / 1024),
+        }
+    )
+    out.append(
+        {
+            "name": "fw_us_per_sample",
+            "value": us / n,
+            "unit": "us/sample",
+            "baseline": None,
+            "ratio": None,
+        }
+    )
     return out
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (viper types ptr8/ptr32/uint are builtins of the viper emitter)
 # MicroPython only: in-place byte helpers whose integers never box (values like
 # 1550.1234 nm = 1 550 123 400 fm exceed the 31-bit small int of 32-bit ports).
 import micropython
@@ -74,8 +75,7 @@ def map_windows(peaks: ptr32, npk: int, lo: ptr32, hi: ptr32, out: ptr32, ng: in
 
 
 @micropython.viper
-def linear_fm(raws: ptr32, out: ptr32, off: ptr32, slope_num: ptr32, slope_den: int,
-              ng: int):
+def linear_fm(raws: ptr32, out: ptr32, off: ptr32, slope_num: ptr32, slope_den: int, ng: int):
     # out[g] = off[g] + raws[g] * slope_num[g] // slope_den, all machine-word integers
     g = 0
     while g < ng:

@@ -13,7 +13,6 @@ or, when the caller already built the HAL (the emulated board's launcher, the te
     while app.step(): pass              # or app.run()
 """
 
-from protocol import defs
 from firmware.commands import Commands
 from firmware.devclock import DevClock
 from firmware.hello import hello_payload
@@ -21,6 +20,7 @@ from firmware.link import Link
 from firmware.safety import Safety
 from firmware.sampler import Sampler
 from firmware.waveform import Waveform
+from protocol import defs
 
 try:
     import micropython
@@ -54,10 +54,18 @@ class App:
         self.sampler = Sampler(hal, self.link, self.dc, rates, enabled)
         cal = self.calib
         i_zero = int(round(-cal.get("amps_offset_a", 0.0) / cal["amps_per_count"]))
-        self.safety = Safety(self.limits, cal, i_zero,
-                             int(self.limits.get("default_watchdog_ms", 5000)))
-        self.waveform = Waveform(hal.source, self.link, self.dc, hal.clock, self.sampler,
-                                 i_zero, abs(cal["amps_per_count"]))
+        self.safety = Safety(
+            self.limits, cal, i_zero, int(self.limits.get("default_watchdog_ms", 5000))
+        )
+        self.waveform = Waveform(
+            hal.source,
+            self.link,
+            self.dc,
+            hal.clock,
+            self.sampler,
+            i_zero,
+            abs(cal["amps_per_count"]),
+        )
         self.commands = Commands(self)
         self.area_m2 = 0.0
         self.running = True
@@ -76,8 +84,9 @@ class App:
 
     def send_hello(self):
         uid = self.hal.unique_id()
-        self.link.send_hello(hello_payload(self.definition, self.sampler, uid,
-                                           self.source.amps_per_lsb))
+        self.link.send_hello(
+            hello_payload(self.definition, self.sampler, uid, self.source.amps_per_lsb)
+        )
 
     def state(self):
         if self.safety.latched:
@@ -86,10 +95,16 @@ class App:
 
     def send_status(self):
         s = self.sampler
-        self.link.status(self.dc.ms & 0x3FFFFFFF, self.link.frames_sent & 0x3FFFFFFF,
-                         (s.dropped + self.link.control_dropped) & 0x3FFFFFFF,
-                         self.link.reader.bad_frames & 0x3FFFFFFF, self.hal.heap_free(),
-                         self.state(), self.safety.cause, self.waveform.setpoint_a)
+        self.link.status(
+            self.dc.ms & 0x3FFFFFFF,
+            self.link.frames_sent & 0x3FFFFFFF,
+            (s.dropped + self.link.control_dropped) & 0x3FFFFFFF,
+            self.link.reader.bad_frames & 0x3FFFFFFF,
+            self.hal.heap_free(),
+            self.state(),
+            self.safety.cause,
+            self.waveform.setpoint_a,
+        )
 
     def set_streaming(self, on):
         on = bool(on)

@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (MicroPython snippets and messages built with %-formatting)
 """Compile the firmware for a board with mpy-cross and report the sizes (CPython).
 
     python firmware/build.py --board rp2040_pico            # -> build/rp2040_pico/
@@ -33,7 +34,7 @@ def _target(board):
         if isinstance(node, ast.Assign) and any(
             getattr(t, "id", None) == "DEFINITION" for t in node.targets
         ):
-            for k, v in zip(node.value.keys, node.value.values):
+            for k, v in zip(node.value.keys, node.value.values, strict=False):
                 if getattr(k, "value", None) == "firmware_target":
                     return v.value
     return "unix"

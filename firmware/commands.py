@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (MicroPython code: %-formatting, no f-string features beyond 3.5)
 """Command handling: decode, refuse what is out of range (NACK naming the field and the
 allowed range; never clip), apply, and ACK with the values actually applied.
 
@@ -6,9 +7,9 @@ after a lost reply) is not applied again: the stored ACK/NACK payload is sent ag
 Any valid command frame feeds the heartbeat watchdog.
 """
 
-from protocol import defs, messages
 from firmware import waveform as wf
 from firmware.safety import raw_window
+from protocol import defs, messages
 
 
 class Refuse(Exception):
@@ -24,12 +25,19 @@ def _num(x):
 def check_range(name, value, lo, hi, unit=""):
     """Refuse unless lo <= value <= hi (and finite)."""
     if not _num(value) or value < lo or value > hi:
-        raise Refuse(defs.NACK_OUT_OF_RANGE,
-                     "%s=%g %s outside allowed range [%g, %g] %s" % (name, value, unit, lo, hi, unit))
+        raise Refuse(
+            defs.NACK_OUT_OF_RANGE,
+            "%s=%g %s outside allowed range [%g, %g] %s" % (name, value, unit, lo, hi, unit),
+        )
 
 
-_WAVEFORMS = (defs.CMD_REST, defs.CMD_CONSTANT, defs.CMD_PULSE_TRAIN, defs.CMD_STAIRCASE,
-              defs.CMD_GITT)
+_WAVEFORMS = (
+    defs.CMD_REST,
+    defs.CMD_CONSTANT,
+    defs.CMD_PULSE_TRAIN,
+    defs.CMD_STAIRCASE,
+    defs.CMD_GITT,
+)
 
 
 class Commands:
@@ -44,20 +52,27 @@ class Commands:
     def handle(self, reader):
         app = self.app
         app.safety.fed(app.dc.raw)
-        payload = memoryview(reader.buf)[defs.HEADER_SIZE:]
+        payload = memoryview(reader.buf)[defs.HEADER_SIZE :]
         cmd_seq, cmd_id, args = messages.decode_command(payload, reader.payload_len)
         if cmd_seq == self.last_seq and cmd_id == self.last_id:
             app.link.resend_reply(self.last_type, self.last_payload, self.last_n)
             return
         if args is None:
             if cmd_id not in defs.COMMANDS:
-                self._reply_nack(cmd_seq, cmd_id, defs.NACK_UNKNOWN_COMMAND,
-                                 "unknown command id %d" % cmd_id)
+                self._reply_nack(
+                    cmd_seq, cmd_id, defs.NACK_UNKNOWN_COMMAND, "unknown command id %d" % cmd_id
+                )
             else:
-                self._reply_nack(cmd_seq, cmd_id, defs.NACK_BAD_LENGTH,
-                                 "%s: expected %d argument bytes" % (
-                                     defs.COMMANDS[cmd_id][0],
-                                     len(messages.encode_command(0, cmd_id, _zeros(cmd_id))) - 3))
+                self._reply_nack(
+                    cmd_seq,
+                    cmd_id,
+                    defs.NACK_BAD_LENGTH,
+                    "%s: expected %d argument bytes"
+                    % (
+                        defs.COMMANDS[cmd_id][0],
+                        len(messages.encode_command(0, cmd_id, _zeros(cmd_id))) - 3,
+                    ),
+                )
             return
         after = None
         try:
@@ -102,14 +117,23 @@ class Commands:
         if cmd_id == defs.CMD_CONFIG_STREAM:
             s, en, rate = a
             if s >= defs.N_STREAMS:
-                raise Refuse(defs.NACK_OUT_OF_RANGE,
-                             "stream=%d outside allowed range [0, %d]" % (s, defs.N_STREAMS - 1))
+                raise Refuse(
+                    defs.NACK_OUT_OF_RANGE,
+                    "stream=%d outside allowed range [0, %d]" % (s, defs.N_STREAMS - 1),
+                )
             if not app.sampler.fitted[s]:
-                raise Refuse(defs.NACK_UNSUPPORTED,
-                             "stream=%d (%s) is not fitted on this board" % (s, defs.STREAM_NAMES[s]))
+                raise Refuse(
+                    defs.NACK_UNSUPPORTED,
+                    "stream=%d (%s) is not fitted on this board" % (s, defs.STREAM_NAMES[s]),
+                )
             check_range("enabled", en, 0, 1)
-            check_range("rate_hz", rate, lim.get("min_rate_hz", 0.1),
-                        lim["max_rate_%s_hz" % defs.STREAM_NAMES[s]], "Hz")
+            check_range(
+                "rate_hz",
+                rate,
+                lim.get("min_rate_hz", 0.1),
+                lim["max_rate_%s_hz" % defs.STREAM_NAMES[s]],
+                "Hz",
+            )
             applied = app.sampler.set_rate(s, rate)
             app.sampler.enabled[s] = bool(en)
             return (s, en, applied), None
@@ -132,8 +156,9 @@ class Commands:
             check_range("v_min_v", lo, lim["min_voltage_v"], lim["compliance_v"], "V")
             check_range("v_max_v", hi, lim["min_voltage_v"], lim["compliance_v"], "V")
             if not lo < hi:
-                raise Refuse(defs.NACK_OUT_OF_RANGE,
-                             "v_min_v=%g V must be below v_max_v=%g V" % (lo, hi))
+                raise Refuse(
+                    defs.NACK_OUT_OF_RANGE, "v_min_v=%g V must be below v_max_v=%g V" % (lo, hi)
+                )
             app.safety.set_window(lo, hi)
             return (lo, hi), None
         if cmd_id == defs.CMD_STOP:
@@ -153,8 +178,11 @@ class Commands:
             return (), app.reset
         if cmd_id in _WAVEFORMS:
             if app.safety.latched:
-                raise Refuse(defs.NACK_LATCHED, "latched stop (cause %s): send clear_fault first"
-                             % defs.CAUSE_NAMES.get(app.safety.cause, "?"))
+                raise Refuse(
+                    defs.NACK_LATCHED,
+                    "latched stop (cause %s): send clear_fault first"
+                    % defs.CAUSE_NAMES.get(app.safety.cause, "?"),
+                )
             if app.waveform.running:
                 raise Refuse(defs.NACK_BUSY, "a waveform is running; send stop first")
             plan, applied = self.plan(cmd_id, a)
@@ -171,8 +199,10 @@ class Commands:
             return value, 1.0
         if unit == defs.UNIT_A_PER_M2:
             if not app.area_m2:
-                raise Refuse(defs.NACK_NOT_CONFIGURED,
-                             "%s in A/m2 needs the cell area: send set_cell first" % name)
+                raise Refuse(
+                    defs.NACK_NOT_CONFIGURED,
+                    "%s in A/m2 needs the cell area: send set_cell first" % name,
+                )
             jmax = imax / app.area_m2
             check_range(name, value, -jmax, jmax, "A/m2")
             return value * app.area_m2, 1.0 / app.area_m2
@@ -182,7 +212,9 @@ class Commands:
         try:
             return self.app.source.quantise(amps)
         except ValueError:
-            raise Refuse(defs.NACK_OUT_OF_RANGE, "current=%g A outside the source range" % amps)
+            raise Refuse(  # noqa: B904 (MicroPython has no exception chaining)
+                defs.NACK_OUT_OF_RANGE, "current=%g A outside the source range" % amps
+            )
 
     def _time_us(self, name, s, lo, allow_zero=False):
         hi = self.app.limits["max_duration_s"]
@@ -198,9 +230,10 @@ class Commands:
             check_range("v_min_v", v_lo, lim["min_voltage_v"], lim["compliance_v"], "V")
             check_range("v_max_v", v_hi, lim["min_voltage_v"], lim["compliance_v"], "V")
             if not v_lo < v_hi:
-                raise Refuse(defs.NACK_OUT_OF_RANGE,
-                             "v_min_v=%g V must be below v_max_v=%g V (or both 0: no cutoff)"
-                             % (v_lo, v_hi))
+                raise Refuse(
+                    defs.NACK_OUT_OF_RANGE,
+                    "v_min_v=%g V must be below v_max_v=%g V (or both 0: no cutoff)" % (v_lo, v_hi),
+                )
             plan.v_lo_raw, plan.v_hi_raw = raw_window(app.calib, v_lo, v_hi)
         check_range("max_charge_c", q, 0.0, lim.get("max_charge_c", 1e6), "C")
         if q > 0:
@@ -245,16 +278,19 @@ class Commands:
         stop, _ = self._amps(unit, "stop", a[3])
         step_u = a[2]
         if not _num(step_u) or step_u == 0 or (a[3] - a[1]) * step_u < 0:
-            raise Refuse(defs.NACK_OUT_OF_RANGE,
-                         "step=%g must be non-zero and lead from start=%g to stop=%g"
-                         % (step_u, a[1], a[3]))
+            raise Refuse(
+                defs.NACK_OUT_OF_RANGE,
+                "step=%g must be non-zero and lead from start=%g to stop=%g" % (step_u, a[1], a[3]),
+            )
         nsteps = int((a[3] - a[1]) / step_u + 1e-6) + 1
         check_range("number of steps (stop-start)/step+1", nsteps, 1, 65535)
         dwell = self._time_us("dwell_s", a[4], min_t)
         on = self._time_us("on_s", a[5], 0.0, True)
         if on > dwell:
-            raise Refuse(defs.NACK_OUT_OF_RANGE,
-                         "on_s=%g s outside allowed range [0, dwell_s=%g] s" % (a[5], a[4]))
+            raise Refuse(
+                defs.NACK_OUT_OF_RANGE,
+                "on_s=%g s outside allowed range [0, dwell_s=%g] s" % (a[5], a[4]),
+            )
         p.kind = wf.STAIRCASE
         p.start_a = start
         p.step_a = step_u / back if back != 1.0 else step_u

@@ -118,8 +118,19 @@ class Link:
     def status(self, uptime_ms, frames_sent, dropped, bad_rx, heap_free, state, cause, amps):
         # packed field by field: no tuple, so the 1 Hz STATUS allocates nothing either
         w = self.tx
-        struct.pack_into(defs.STATUS_FMT, w.buf, w.payload_offset, uptime_ms, frames_sent,
-                         dropped, bad_rx, heap_free, state, cause, amps)
+        struct.pack_into(
+            defs.STATUS_FMT,
+            w.buf,
+            w.payload_offset,
+            uptime_ms,
+            frames_sent,
+            dropped,
+            bad_rx,
+            heap_free,
+            state,
+            cause,
+            amps,
+        )
         self.send_control(w, defs.MSG_STATUS, 0, _STATUS_SIZE)
 
     def log(self, level, text):

@@ -14,10 +14,10 @@ import struct
 
 from micropython import const
 
-from protocol import defs
-from protocol.frame import SampleFrame
 from firmware.fastops import copy_bytes
 from firmware.link import PARTIAL, REFUSED, SENT
+from protocol import defs
+from protocol.frame import SampleFrame
 
 _HDR = const(10)  # defs.HEADER_SIZE
 _SHDR = const(10)  # defs.SAMPLES_HEADER_SIZE
@@ -45,8 +45,16 @@ def record_format(stream, n_gratings=0):
 
 
 class Sampler:
-    def __init__(self, hal, link, devclock, rates_hz, enabled, payload=defs.DEFAULT_SAMPLE_PAYLOAD,
-                 max_latency_us=200000):
+    def __init__(
+        self,
+        hal,
+        link,
+        devclock,
+        rates_hz,
+        enabled,
+        payload=defs.DEFAULT_SAMPLE_PAYLOAD,
+        max_latency_us=200000,
+    ):
         self.hal = hal
         self.link = link
         self.dc = devclock
@@ -57,8 +65,12 @@ class Sampler:
         self.therm = getattr(hal, "thermistor", None)
         self.n_gratings = self.fbg.n_gratings if self.fbg is not None else 0
         self.fbg_self_paced = bool(getattr(self.fbg, "self_paced", False))
-        self.fitted = [self.loadcell is not None, self.fbg is not None, True,
-                       self.therm is not None]
+        self.fitted = [
+            self.loadcell is not None,
+            self.fbg is not None,
+            True,
+            self.therm is not None,
+        ]
         self.streaming = False
         self.enabled = [bool(enabled[s]) and self.fitted[s] for s in range(4)]
         self.period_us = [1000000] * 4
@@ -129,9 +141,9 @@ class Sampler:
         if self.fbg_self_paced:
             # lines arrive at the interrogator's pace: take one if it is at most a quarter
             # period early (jitter), so a stream at the interrogator's rate loses none
-            if self.fbg.poll(self.dc.t30) and clock.ticks_diff(
-                now, self.next_due[FBG]
-            ) >= -(self.period_us[FBG] >> 2):
+            if self.fbg.poll(self.dc.t30) and clock.ticks_diff(now, self.next_due[FBG]) >= -(
+                self.period_us[FBG] >> 2
+            ):
                 self._advance(FBG, now)
                 self._fbg_record()
         for s in range(4):
@@ -271,8 +283,12 @@ class Sampler:
         buf[_HDR + 7] |= self.first_ep6[s]
         w = fr.writer
         w.seq = self.link.seq
-        return w.finish(defs.MSG_SAMPLES, self.link.flags() | self.drop_flag[s], s,
-                        _SHDR + fr.count * fr.record_size)
+        return w.finish(
+            defs.MSG_SAMPLES,
+            self.link.flags() | self.drop_flag[s],
+            s,
+            _SHDR + fr.count * fr.record_size,
+        )
 
     def _send(self, s, fr):
         r = self.link.send(fr.buf, self._seal(s, fr))

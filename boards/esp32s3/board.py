@@ -12,20 +12,34 @@ DEFINITION = {
     "firmware_target": "xtensawin",
     "parts": {
         "loadcell": {"type": "ads1232", "gain": 128, "rate_sps": 80},
-        "fbg": {"mode": "analog", "adcs": (1, 2),
-                # interrogator output 0..3.3 V spans 1520..1560 nm on both channels
-                "offset_fm": (1520000000, 1540000000),
-                "fm_per_count": (40e6 / 65535, 40e6 / 65535)},
+        "fbg": {
+            "mode": "analog",
+            "adcs": (1, 2),
+            # interrogator output 0..3.3 V spans 1520..1560 nm on both channels
+            "offset_fm": (1520000000, 1540000000),
+            "fm_per_count": (40e6 / 65535, 40e6 / 65535),
+        },
         "source": {"setpoint": "pwm", "pwm_freq_hz": 20000, "zero_code": 32768},
         "voltage_adc": 8,
         "current_adc": 9,
-        "thermistor": {"adc": 3, "beta": 3950.0, "r0_ohm": 10000.0, "t0_c": 25.0,
-                       "r_series_ohm": 10000.0},
+        "thermistor": {
+            "adc": 3,
+            "beta": 3950.0,
+            "r0_ohm": 10000.0,
+            "t0_c": 25.0,
+            "r_series_ohm": 10000.0,
+        },
     },
     "pins": {
-        "ads_dout": 4, "ads_sclk": 5, "ads_pdwn": 6, "ads_speed": 7,
-        "source_pwm": 10, "source_enable": 11,
-        "adc_voltage": 8, "adc_current": 9, "adc_thermistor": 3,
+        "ads_dout": 4,
+        "ads_sclk": 5,
+        "ads_pdwn": 6,
+        "ads_speed": 7,
+        "source_pwm": 10,
+        "source_enable": 11,
+        "adc_voltage": 8,
+        "adc_current": 9,
+        "adc_thermistor": 3,
         "repl_escape": 0,
     },
     "limits": {
@@ -103,23 +117,42 @@ class Hal:
         self._machine = machine
         self.clock = _Clock()
         en = machine.Pin(p["source_enable"], machine.Pin.OUT, value=0)
-        pwm = machine.PWM(machine.Pin(p["source_pwm"]), freq=parts["source"]["pwm_freq_hz"],
-                          duty_u16=parts["source"]["zero_code"])
-        self.source = CurrentSource(pwm, en, _adc(machine, p["adc_voltage"]),
-                                    _adc(machine, p["adc_current"]), cal["source_amps_per_lsb"],
-                                    zero_code=parts["source"]["zero_code"], mode="pwm")
+        pwm = machine.PWM(
+            machine.Pin(p["source_pwm"]),
+            freq=parts["source"]["pwm_freq_hz"],
+            duty_u16=parts["source"]["zero_code"],
+        )
+        self.source = CurrentSource(
+            pwm,
+            en,
+            _adc(machine, p["adc_voltage"]),
+            _adc(machine, p["adc_current"]),
+            cal["source_amps_per_lsb"],
+            zero_code=parts["source"]["zero_code"],
+            mode="pwm",
+        )
         lc = parts["loadcell"]
         self.loadcell = ADS1232(
-            machine.Pin(p["ads_dout"], machine.Pin.IN), machine.Pin(p["ads_sclk"], machine.Pin.OUT),
-            gain=lc["gain"], rate_sps=lc["rate_sps"],
+            machine.Pin(p["ads_dout"], machine.Pin.IN),
+            machine.Pin(p["ads_sclk"], machine.Pin.OUT),
+            gain=lc["gain"],
+            rate_sps=lc["rate_sps"],
             pin_pdwn=machine.Pin(p["ads_pdwn"], machine.Pin.OUT),
-            pin_speed=machine.Pin(p["ads_speed"], machine.Pin.OUT), clock=self.clock)
+            pin_speed=machine.Pin(p["ads_speed"], machine.Pin.OUT),
+            clock=self.clock,
+        )
         fb = parts["fbg"]
-        self.fbg = FbgAnalog([_adc(machine, a) for a in fb["adcs"]], fb["offset_fm"],
-                             fb["fm_per_count"])
+        self.fbg = FbgAnalog(
+            [_adc(machine, a) for a in fb["adcs"]], fb["offset_fm"], fb["fm_per_count"]
+        )
         th = parts["thermistor"]
-        self.thermistor = Thermistor(_adc(machine, p["adc_thermistor"]), th["beta"],
-                                     th["r0_ohm"], th["t0_c"], th["r_series_ohm"])
+        self.thermistor = Thermistor(
+            _adc(machine, p["adc_thermistor"]),
+            th["beta"],
+            th["r0_ohm"],
+            th["t0_c"],
+            th["r_series_ohm"],
+        )
         self.link = StdioLink()
 
     def unique_id(self):
@@ -146,5 +179,7 @@ def make_hal():
 def repl_escape_requested():
     import machine
 
-    return machine.Pin(DEFINITION["pins"]["repl_escape"], machine.Pin.IN,
-                       machine.Pin.PULL_UP).value() == 0
+    return (
+        machine.Pin(DEFINITION["pins"]["repl_escape"], machine.Pin.IN, machine.Pin.PULL_UP).value()
+        == 0
+    )

@@ -14,19 +14,34 @@ DEFINITION = {
     "firmware_target": "armv6m",
     "parts": {
         "loadcell": {"type": "hx711", "gain": 128, "rate_sps": 80, "pio": True},
-        "fbg": {"mode": "uart", "baud": 115200,
-                "windows_fm": ((1527000000, 1533000000), (1547000000, 1553000000))},
+        "fbg": {
+            "mode": "uart",
+            "baud": 115200,
+            "windows_fm": ((1527000000, 1533000000), (1547000000, 1553000000)),
+        },
         "source": {"setpoint": "pwm", "pwm_freq_hz": 100000, "zero_code": 32768},
         "voltage_adc": 0,
         "current_adc": 1,
-        "thermistor": {"adc": 2, "beta": 3950.0, "r0_ohm": 10000.0, "t0_c": 25.0,
-                       "r_series_ohm": 10000.0},
+        "thermistor": {
+            "adc": 2,
+            "beta": 3950.0,
+            "r0_ohm": 10000.0,
+            "t0_c": 25.0,
+            "r_series_ohm": 10000.0,
+        },
     },
     "pins": {
-        "hx711_dout": 16, "hx711_sck": 17, "hx711_rate": 18,
-        "fbg_uart": 0, "fbg_tx": 0, "fbg_rx": 1,
-        "source_pwm": 15, "source_enable": 14,
-        "adc_voltage": 26, "adc_current": 27, "adc_thermistor": 28,
+        "hx711_dout": 16,
+        "hx711_sck": 17,
+        "hx711_rate": 18,
+        "fbg_uart": 0,
+        "fbg_tx": 0,
+        "fbg_rx": 1,
+        "source_pwm": 15,
+        "source_enable": 14,
+        "adc_voltage": 26,
+        "adc_current": 27,
+        "adc_thermistor": 28,
         "repl_escape": 22,
     },
     "limits": {
@@ -105,25 +120,46 @@ class Hal:
         pwm = machine.PWM(machine.Pin(p["source_pwm"]))
         pwm.freq(parts["source"]["pwm_freq_hz"])
         self.source = CurrentSource(
-            pwm, en, machine.ADC(p["adc_voltage"]), machine.ADC(p["adc_current"]),
-            cal["source_amps_per_lsb"], zero_code=parts["source"]["zero_code"],
-            code_max=65535, mode="pwm")
+            pwm,
+            en,
+            machine.ADC(p["adc_voltage"]),
+            machine.ADC(p["adc_current"]),
+            cal["source_amps_per_lsb"],
+            zero_code=parts["source"]["zero_code"],
+            code_max=65535,
+            mode="pwm",
+        )
         dout = machine.Pin(p["hx711_dout"], machine.Pin.IN, machine.Pin.PULL_UP)
         sck = machine.Pin(p["hx711_sck"], machine.Pin.OUT, value=0)
-        sm = rp2.StateMachine(0, hx711_pio_program(), freq=1000000, sideset_base=sck,
-                              in_base=dout)
+        sm = rp2.StateMachine(0, hx711_pio_program(), freq=1000000, sideset_base=sck, in_base=dout)
         sm.active(1)
         lc = parts["loadcell"]
-        self.loadcell = HX711(pin_dout=dout, pin_sck=sck, gain=lc["gain"],
-                              rate_sps=lc["rate_sps"],
-                              pin_rate=machine.Pin(p["hx711_rate"], machine.Pin.OUT),
-                              sm=sm, clock=self.clock)
-        uart = machine.UART(p["fbg_uart"], baudrate=parts["fbg"]["baud"], tx=machine.Pin(p["fbg_tx"]),
-                            rx=machine.Pin(p["fbg_rx"]), timeout=0, rxbuf=1024)
+        self.loadcell = HX711(
+            pin_dout=dout,
+            pin_sck=sck,
+            gain=lc["gain"],
+            rate_sps=lc["rate_sps"],
+            pin_rate=machine.Pin(p["hx711_rate"], machine.Pin.OUT),
+            sm=sm,
+            clock=self.clock,
+        )
+        uart = machine.UART(
+            p["fbg_uart"],
+            baudrate=parts["fbg"]["baud"],
+            tx=machine.Pin(p["fbg_tx"]),
+            rx=machine.Pin(p["fbg_rx"]),
+            timeout=0,
+            rxbuf=1024,
+        )
         self.fbg = FbgUart(uart, parts["fbg"]["windows_fm"])
         th = parts["thermistor"]
-        self.thermistor = Thermistor(machine.ADC(p["adc_thermistor"]), th["beta"], th["r0_ohm"],
-                                     th["t0_c"], th["r_series_ohm"])
+        self.thermistor = Thermistor(
+            machine.ADC(p["adc_thermistor"]),
+            th["beta"],
+            th["r0_ohm"],
+            th["t0_c"],
+            th["r_series_ohm"],
+        )
         self.link = StdioLink()
 
     def unique_id(self):
@@ -151,5 +187,7 @@ def repl_escape_requested():
     """True when GP22 is held low at boot (main.py then stays in the REPL)."""
     import machine
 
-    return machine.Pin(DEFINITION["pins"]["repl_escape"], machine.Pin.IN,
-                       machine.Pin.PULL_UP).value() == 0
+    return (
+        machine.Pin(DEFINITION["pins"]["repl_escape"], machine.Pin.IN, machine.Pin.PULL_UP).value()
+        == 0
+    )

@@ -7,15 +7,26 @@ SPEED selects 10/80 SPS; all optional (strapped on the board when None).
 as 0x000000 or the 2**n - 1 patterns and is flagged LOAD_GLITCH).
 """
 
-from protocol.defs import LOAD_GLITCH, LOAD_NOT_READY
 from firmware.drivers.hx711 import is_glitch
+from protocol.defs import LOAD_GLITCH, LOAD_NOT_READY
 
 _GAINS = {1: (0, 0), 2: (1, 0), 64: (0, 1), 128: (1, 1)}
 
 
 class ADS1232:
-    def __init__(self, pin_dout, pin_sclk, gain=128, rate_sps=10, pin_pdwn=None,
-                 pin_speed=None, pin_gain0=None, pin_gain1=None, clock=None, timeout_us=None):
+    def __init__(
+        self,
+        pin_dout,
+        pin_sclk,
+        gain=128,
+        rate_sps=10,
+        pin_pdwn=None,
+        pin_speed=None,
+        pin_gain0=None,
+        pin_gain1=None,
+        clock=None,
+        timeout_us=None,
+    ):
         if gain not in _GAINS:
             raise ValueError("gain must be 1, 2, 64 or 128")
         if rate_sps not in (10, 80):

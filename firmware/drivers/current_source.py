@@ -11,8 +11,18 @@ The enable pin switches the output stage; `enable(False)` also zeroes the setpoi
 
 
 class CurrentSource:
-    def __init__(self, out, pin_enable, adc_voltage, adc_current, amps_per_lsb,
-                 zero_code=0, code_max=65535, mode="pwm", enable_active=1):
+    def __init__(
+        self,
+        out,
+        pin_enable,
+        adc_voltage,
+        adc_current,
+        amps_per_lsb,
+        zero_code=0,
+        code_max=65535,
+        mode="pwm",
+        enable_active=1,
+    ):
         if mode not in ("pwm", "dac"):
             raise ValueError("mode must be 'pwm' or 'dac'")
         self.out = out

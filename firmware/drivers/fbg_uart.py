@@ -90,7 +90,8 @@ class FbgUart:
         if npk < 0:
             self.bad_lines += 1
             return False
-        self.status = map_windows(self._found, npk, self.lo, self.hi, self.peaks_fm,
-                                  self.n_gratings)
+        self.status = map_windows(
+            self._found, npk, self.lo, self.hi, self.peaks_fm, self.n_gratings
+        )
         self.lines += 1
         return True

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (PIO assembler names are injected by rp2.asm_pio)
 """HX711 24-bit bridge ADC (load cell).
 
 Two ways to talk to the chip, chosen by the constructor:
@@ -64,8 +65,17 @@ def is_glitch(raw24):
 
 
 class HX711:
-    def __init__(self, pin_dout=None, pin_sck=None, gain=128, rate_sps=10, pin_rate=None,
-                 sm=None, clock=None, timeout_us=None):
+    def __init__(
+        self,
+        pin_dout=None,
+        pin_sck=None,
+        gain=128,
+        rate_sps=10,
+        pin_rate=None,
+        sm=None,
+        clock=None,
+        timeout_us=None,
+    ):
         if gain not in _PULSES:
             raise ValueError("gain must be 128, 64 or 32")
         if rate_sps not in (10, 80):

@@ -13,8 +13,16 @@ _N = 256
 
 
 class Thermistor:
-    def __init__(self, adc, beta=3950.0, r0_ohm=10000.0, t0_c=25.0, r_series_ohm=10000.0,
-                 ntc_low=True, rail=64):
+    def __init__(
+        self,
+        adc,
+        beta=3950.0,
+        r0_ohm=10000.0,
+        t0_c=25.0,
+        r_series_ohm=10000.0,
+        ntc_low=True,
+        rail=64,
+    ):
         self.adc = adc
         self.rail = rail
         self.beta = beta

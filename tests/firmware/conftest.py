@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (MicroPython snippets and messages built with %-formatting)
 """Run MicroPython snippets on the unix port with the repo and this folder on sys.path."""
 
 import json
@@ -48,13 +49,13 @@ def run_mp(code, heapsize="4M", paths=(ROOT, HERE), timeout=300):
     if heapsize:
         args += ["-X", "heapsize=" + heapsize]
     try:
-        r = subprocess.run(args + [path], capture_output=True, text=True, timeout=timeout,
-                           cwd=HERE)
+        r = subprocess.run(args + [path], capture_output=True, text=True, timeout=timeout, cwd=HERE)
     finally:
         os.unlink(path)
     if r.returncode != 0:
-        raise AssertionError("micropython failed (%d):\n%s\n%s" % (r.returncode, r.stdout,
-                                                                   r.stderr))
+        raise AssertionError(
+            "micropython failed (%d):\n%s\n%s" % (r.returncode, r.stdout, r.stderr)
+        )
     return [json.loads(line[2:]) for line in r.stdout.splitlines() if line.startswith("@@")]
 
 

@@ -7,14 +7,13 @@ Uses the real drivers where it can: CurrentSource, Thermistor, FbgAnalog; the lo
 the real HX711 driver on fake pins. The cell model: V = ocv + R * I.
 """
 
-from protocol import messages
-from protocol.crc import crc32_check
-from protocol.frame import FrameWriter
-
 from firmware.drivers.current_source import CurrentSource
 from firmware.drivers.fbg_analog import FbgAnalog
 from firmware.drivers.hx711 import HX711
 from firmware.drivers.thermistor import Thermistor
+from protocol import messages
+from protocol.crc import crc32_check
+from protocol.frame import FrameWriter
 
 _PERIOD = 1 << 30  # wrap like a real port, to exercise the device-clock epoch logic
 
@@ -176,13 +175,13 @@ class FakeLink:
             self.samples[buf[7]] += buf[18] | (buf[19] << 8)
             if not self.keep_samples:
                 return n
-        self.frames.append((t, buf[6], buf[7], buf[8] | (buf[9] << 8), bytes(buf[10:n - 4])))
+        self.frames.append((t, buf[6], buf[7], buf[8] | (buf[9] << 8), bytes(buf[10 : n - 4])))
         return n
 
     def send_command(self, cmd_seq, cmd_id, args):
         w = FrameWriter(128)
         p = messages.encode_command(cmd_seq, cmd_id, args)
-        w.buf[10:10 + len(p)] = p
+        w.buf[10 : 10 + len(p)] = p
         n = w.finish(0x20, 0, 0, len(p))
         self.rx.extend(w.buf[:n])
 
@@ -212,21 +211,31 @@ class FakeHal:
         self.link = link if link is not None else FakeLink()
         self.cell = Cell(self)
         cal = DEFINITION["calibration"]
-        self.source = CurrentSource(FakePWM(), FakePin(), FakeADC(self._v_raw),
-                                    FakeADC(self._i_raw), cal["source_amps_per_lsb"],
-                                    zero_code=32768, mode="pwm")
+        self.source = CurrentSource(
+            FakePWM(),
+            FakePin(),
+            FakeADC(self._v_raw),
+            FakeADC(self._i_raw),
+            cal["source_amps_per_lsb"],
+            zero_code=32768,
+            mode="pwm",
+        )
         self.hx = FakeHX711Pins(2000)
         self.loadcell = HX711(self.hx.dout, self.hx.sck, gain=128, rate_sps=80, clock=self.clock)
         self.fbg_raw = [30000 + 1000 * g for g in range(n_gratings)]
-        self.fbg = FbgAnalog([FakeADC(self._fbg_fn(g)) for g in range(n_gratings)],
-                             [1520000000 + 10000000 * g for g in range(n_gratings)],
-                             [300.0] * n_gratings)
+        self.fbg = FbgAnalog(
+            [FakeADC(self._fbg_fn(g)) for g in range(n_gratings)],
+            [1520000000 + 10000000 * g for g in range(n_gratings)],
+            [300.0] * n_gratings,
+        )
         self.thermistor = Thermistor(FakeADC(lambda: self.cell.temp_raw))
         self.exit = None
 
     def freeze_adcs(self):
         """Make every ADC return its current reading from now on (no model arithmetic)."""
-        for adc in [self.source.adc_v, self.source.adc_i, self.thermistor.adc] + list(self.fbg.adcs):
+        for adc in [self.source.adc_v, self.source.adc_i, self.thermistor.adc] + list(
+            self.fbg.adcs
+        ):
             adc.value = None
             adc.value = adc.read_u16()
 

@@ -1,22 +1,30 @@
+# ruff: noqa: B905  (MicroPython: zip() has no strict=)
 """MicroPython-side test harness: the real firmware App on the fake HAL and virtual clock.
 
-    r = Rig()                      # App booted; HELLO/EV_BOOT already in r.link.frames
-    r.cmd(CMD_CONSTANT, (0, 0.05, 0, 0, 0, 0))   -> ("ack", applied) / ("nack", reason, text)
-    r.run_s(2.5)                   # steps the loop until the virtual clock moved 2.5 s
-    r.events()                     # [(t_us, code, cause, index, value)] sent so far
+r = Rig()                      # App booted; HELLO/EV_BOOT already in r.link.frames
+r.cmd(CMD_CONSTANT, (0, 0.05, 0, 0, 0, 0))   -> ("ack", applied) / ("nack", reason, text)
+r.run_s(2.5)                   # steps the loop until the virtual clock moved 2.5 s
+r.events()                     # [(t_us, code, cause, index, value)] sent so far
 """
 
 import struct
 
-from protocol import defs, messages
-
 import fakehal
+
 from firmware.app import App
+from protocol import defs, messages
 
 
 class Rig:
-    def __init__(self, rates=None, max_sleep_us=2000, keep_samples=False, link=None,
-                 definition=None, watchdog_ms=600000):
+    def __init__(
+        self,
+        rates=None,
+        max_sleep_us=2000,
+        keep_samples=False,
+        link=None,
+        definition=None,
+        watchdog_ms=600000,
+    ):
         d = definition or fakehal.DEFINITION
         if rates is not None:
             d = dict(d)
@@ -83,5 +91,8 @@ class Rig:
         return [e for e in self.ev if code is None or e[1] == code]
 
     def statuses(self):
-        return [struct.unpack(defs.STATUS_FMT, f[4]) for f in self.link.frames
-                if f[0] == defs.MSG_STATUS]
+        return [
+            struct.unpack(defs.STATUS_FMT, f[4])
+            for f in self.link.frames
+            if f[0] == defs.MSG_STATUS
+        ]

@@ -48,7 +48,7 @@ emit({"per": per, "samples": r.link.samples, "bad": r.link.bad_crc,
 """)
     assert r["bad"] == 0
     seqs = r["seqs"]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:]))
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
     counts = r["samples"]
     for s, rate in ((0, 80), (1, 100), (2, 250), (3, 1)):
         assert abs(counts[s] - 4 * rate) <= 2, (s, counts)
@@ -66,5 +66,5 @@ emit({"per": per, "samples": r.link.samples, "bad": r.link.bad_crc,
             t, v, i, st = struct.unpack_from("<IiiB", raw, 13 * k)
             ts.append(t)
         assert ts[-n] == t0
-    d = [b - a for a, b in zip(ts, ts[1:])]
+    d = [b - a for a, b in zip(ts, ts[1:], strict=False)]
     assert min(d) == 4000 and max(d) == 4000

@@ -29,7 +29,8 @@ chip.dout.v = 1
 out["nr"] = [hx.read(), hx.status, hx.missing]
 clk.sleep_us(100000)
 out["missing"] = [hx.read(), hx.status, hx.missing]
-out["glitch_table"] = [is_glitch(v) for v in (0xFFFFFF, 0x7FFFFF, 0xFFFF, 0x7FFF, 0x800000, 255, 0x123456)]
+vals = (0xFFFFFF, 0x7FFFFF, 0xFFFF, 0x7FFF, 0x800000, 255, 0x123456)
+out["glitch_table"] = [is_glitch(v) for v in vals]
 # PIO mode: a state machine-like object
 class SM:
     def __init__(self): self.rx = [0xFFFFF6]; self.tx = []

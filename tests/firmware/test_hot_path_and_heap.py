@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (MicroPython snippets and messages built with %-formatting)
 """The sampling + packing hot path allocates nothing; the whole firmware runs in an
 RP2040-sized heap (-X heapsize=160k) from compiled .mpy files; dropped samples counted."""
 
@@ -10,8 +11,10 @@ from firmware.app import App
 from protocol import defs
 hal = fakehal.FakeHal(link=fakehal.NullLink())
 d = dict(fakehal.DEFINITION)
-d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True}, "fbg": {"rate_hz": 1000.0, "enabled": True},
-                "elec": {"rate_hz": 1000.0, "enabled": True}, "temp": {"rate_hz": 10.0, "enabled": True}}
+d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True},
+                "fbg": {"rate_hz": 1000.0, "enabled": True},
+                "elec": {"rate_hz": 1000.0, "enabled": True},
+                "temp": {"rate_hz": 10.0, "enabled": True}}
 app = App(d, hal)
 app.safety.watchdog_ms = 600000
 app.set_streaming(1)
@@ -54,7 +57,8 @@ def test_hot_path_allocates_nothing_all_streams(mp):
 
 
 def test_whole_firmware_in_160k_heap(mp, mpy_tree):
-    (r,) = mp("""
+    (r,) = mp(
+        """
 import gc, micropython
 from rig import Rig
 from protocol import defs
@@ -75,9 +79,14 @@ r.cmd(defs.CMD_STOP)
 gc.collect()
 emit({"live_boot": live_boot, "live_end": gc.mem_alloc(), "samples": r.link.samples,
       "bad": r.link.bad_crc})
-""", heapsize="160k", paths=(mpy_tree,))
-    print("live heap after boot: %.1f KiB, at the end: %.1f KiB"
-          % (r["live_boot"] / 1024, r["live_end"] / 1024))
+""",
+        heapsize="160k",
+        paths=(mpy_tree,),
+    )
+    print(
+        "live heap after boot: %.1f KiB, at the end: %.1f KiB"
+        % (r["live_boot"] / 1024, r["live_end"] / 1024)
+    )
     assert r["bad"] == 0
     assert r["samples"][2] >= 950
     assert r["live_boot"] < 128 * 1024  # code + buffers; ~30 KiB spare for transients
@@ -108,7 +117,7 @@ emit({"dropped": r.app.sampler.dropped, "status_dropped": st[2], "frames": frame
     gaps = 0
     flagged = 0
     nxt = 0
-    for flags, (first, t0, n) in fr:
+    for flags, (first, _t0, n) in fr:
         if first != nxt:
             gaps += first - nxt
             assert flags & defs.FLAG_DROPPED

@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (MicroPython snippets and messages built with %-formatting)
 """Every out-of-range command refused with the right reason (never clipped); retries not
 re-applied; watchdog, compliance, over-temp and over-force latches; STOP; CLEAR_FAULT."""
 
@@ -73,7 +74,7 @@ for cmd_id, args in %s:
 emit(out)
 """ % (_py([(c, a) for c, a, _, _ in REFUSED]),)
     (out,) = mp(code)
-    for (cmd_id, args, reason, words), got in zip(REFUSED, out):
+    for (cmd_id, args, reason, words), got in zip(REFUSED, out, strict=False):
         kind, why, text, on, running, area, wd, starts = got
         assert kind == "nack", (cmd_id, args, got)
         assert why == reason, (cmd_id, args, got)
@@ -182,7 +183,8 @@ emit(out)
     ],
 )
 def test_safety_latches(mp, name, poke, cause):
-    (r,) = mp("""
+    (r,) = mp(
+        """
 from rig import Rig
 from protocol import defs
 r = Rig(rates=(80, 100, 100, 10))
@@ -195,7 +197,9 @@ ev = r.events()
 clear = r.cmd(defs.CMD_CLEAR_FAULT)
 emit({"a": a, "on": r.hal.source.on, "lat": [e[2] for e in ev if e[1] == defs.EV_STOP_LATCHED],
       "sf": [e[3] for e in ev if e[1] == defs.EV_SENSOR_FAULT], "clear": clear})
-""" % poke)
+"""
+        % poke
+    )
     assert r["a"][0] == "ack"
     assert r["on"] is False
     assert r["lat"] == [cause]

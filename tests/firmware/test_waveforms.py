@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (MicroPython snippets and messages built with %-formatting)
 """Waveform engine timing against the virtual clock; cutoffs honoured."""
 
 import pytest
@@ -18,14 +19,17 @@ def edges(r):
 
 
 def test_pulse_train_edges_at_commanded_times(mp):
-    (r,) = mp(RIG + """
+    (r,) = mp(
+        RIG
+        + """
 r = Rig(max_sleep_us=50000)
 a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 1.0, 2.0, 3, 0, 0, 0, 0))
 r.run_s(12)
 ev = r.events()
 start = [e for e in ev if e[1] == defs.EV_WAVEFORM_START][0]
 emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0]), "on": r.hal.source.on})
-""")
+"""
+    )
     assert r["ack"][0] == "ack"
     applied = r["ack"][1]
     assert abs(applied[1] - 0.02) <= 0.25 / 65536 / 2 + 1e-9  # quantised, not clipped
@@ -33,9 +37,12 @@ emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0]), "on": r.
     got = [(t, code, idx, round(v, 4)) for t, code, cause, idx, v in ev]
     a = round(applied[1], 4)
     assert got == [
-        (0, 3, 0, a), (1000000, 3, 0, 0.0),
-        (3000000, 3, 1, a), (4000000, 3, 1, 0.0),
-        (6000000, 3, 2, a), (7000000, 3, 2, 0.0),
+        (0, 3, 0, a),
+        (1000000, 3, 0, 0.0),
+        (3000000, 3, 1, a),
+        (4000000, 3, 1, 0.0),
+        (6000000, 3, 2, a),
+        (7000000, 3, 2, 0.0),
         (9000000, 4, 6, round(r["ev"][-1][4], 4)),
     ]
     assert ev[-1][2] == defs.CAUSE_COMPLETED
@@ -44,7 +51,9 @@ emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0]), "on": r.
 
 def test_staircase_current_density_5s_on_35s_measure(mp):
     # 0.05 -> 0.10 mA/cm2 in 0.01 steps (0.5 -> 1.0 A/m2 by 0.1), 40 s dwell, 5 s on
-    (r,) = mp(RIG + """
+    (r,) = mp(
+        RIG
+        + """
 r = Rig(rates=(1, 1, 1, 1), max_sleep_us=1000000)
 print(r.cmd(defs.CMD_SET_CELL, (0.385e-4,)))
 a = r.cmd(defs.CMD_STAIRCASE, (1, 0.5, 0.1, 1.0, 40.0, 5.0, 0, 0, 0, 0))
@@ -52,7 +61,8 @@ r.run_s(260)
 ev = r.events()
 start = [e for e in ev if e[1] == defs.EV_WAVEFORM_START][0]
 emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0])})
-""")
+"""
+    )
     assert r["ack"][0] == "ack"
     ev = edges(r)
     ons = [e for e in ev if e[1] == 3 and e[4] != 0]
@@ -69,7 +79,9 @@ emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0])})
 
 def test_gitt_long_rest_and_duration_cutoff(mp):
     # rests longer than 2**29 us (ticks_diff range) and a duration cutoff mid-rest
-    (r,) = mp(RIG + """
+    (r,) = mp(
+        RIG
+        + """
 r = Rig(rates=(1, 1, 1, 1), max_sleep_us=1000000)
 r.cmd(defs.CMD_SET_WATCHDOG, (600000,))
 a = r.cmd(defs.CMD_GITT, (0, -0.01, 600.0, 3600.0, 5, 0, 0, 0, 5000.0))
@@ -81,7 +93,8 @@ while t < 5200:
 ev = r.events()
 start = [e for e in ev if e[1] == defs.EV_WAVEFORM_START][0]
 emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0])})
-""")
+"""
+    )
     ev = edges(r)
     assert [e[0] for e in ev[:3]] == [0, 600000000, 4200000000 & 0xFFFFFFFF]
     assert ev[-1][1] == defs.EV_WAVEFORM_END and ev[-1][2] == defs.CAUSE_DURATION
@@ -92,17 +105,31 @@ emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0])})
     "name, setup, args, cause, t_lo, t_hi",
     [
         # 3.0 V OCV + 10 ohm: 0.05 A -> 3.5 V; v_max 4.0 reached when the OCV jumps at 2 s
-        ("v_max", "r.hal.cell.ocv = 3.6", (0, 0.05, 0.0, 4.0, 0, 0), defs.CAUSE_V_MAX,
-         2000000, 2010000),
-        ("v_min", "r.hal.cell.ocv = 0.5", (0, -0.05, 1.0, 4.0, 0, 0), defs.CAUSE_V_MIN,
-         2000000, 2010000),
+        (
+            "v_max",
+            "r.hal.cell.ocv = 3.6",
+            (0, 0.05, 0.0, 4.0, 0, 0),
+            defs.CAUSE_V_MAX,
+            2000000,
+            2010000,
+        ),
+        (
+            "v_min",
+            "r.hal.cell.ocv = 0.5",
+            (0, -0.05, 1.0, 4.0, 0, 0),
+            defs.CAUSE_V_MIN,
+            2000000,
+            2010000,
+        ),
         # 0.05 A for 0.1 C -> 2.0 s (elec at 100 Hz: within one sample)
         ("charge", "", (0, 0.05, 0, 0, 0.1, 0), defs.CAUSE_CHARGE, 1990000, 2020000),
         ("duration", "", (0, 0.05, 0, 0, 0, 1.5), defs.CAUSE_DURATION, 1500000, 1500000),
     ],
 )
 def test_constant_cutoffs(mp, name, setup, args, cause, t_lo, t_hi):
-    (r,) = mp(RIG + """
+    (r,) = mp(
+        RIG
+        + """
 r = Rig()
 a = r.cmd(defs.CMD_CONSTANT, %r)
 r.run_s(2.0)
@@ -112,7 +139,9 @@ ev = r.events()
 start = [e for e in ev if e[1] == defs.EV_WAVEFORM_START][0]
 emit({"ack": a, "ev": rel([e for e in ev if e[1] == 4], start[0]), "on": r.hal.source.on,
       "latched": r.app.safety.latched})
-""" % (args, setup))
+"""
+        % (args, setup)
+    )
     assert r["ack"][0] == "ack", r
     (end,) = r["ev"]
     assert end[2] == cause
@@ -123,7 +152,9 @@ emit({"ack": a, "ev": rel([e for e in ev if e[1] == 4], start[0]), "on": r.hal.s
 
 
 def test_rest_then_completed_and_stop(mp):
-    (r,) = mp(RIG + """
+    (r,) = mp(
+        RIG
+        + """
 r = Rig(max_sleep_us=100000)
 a = r.cmd(defs.CMD_REST, (2.5,))
 r.run_s(3)
@@ -134,7 +165,8 @@ c = r.cmd(defs.CMD_STOP)
 ev = r.events()
 emit({"a": a, "b": b, "c": c, "on_before": on, "on": r.hal.source.on,
       "ends": [e[2] for e in ev if e[1] == 4], "state": r.app.state()})
-""")
+"""
+    )
     assert r["a"][0] == r["b"][0] == r["c"][0] == "ack"
     assert r["ends"] == [defs.CAUSE_COMPLETED, defs.CAUSE_HOST_STOP]
     assert r["on_before"] is True and r["on"] is False and r["state"] == defs.STATE_IDLE
