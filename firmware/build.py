@@ -5,7 +5,8 @@
     python firmware/build.py --board esp32s3 --out build
     python firmware/build.py --board emulated --arch x64    # unix port on this host
 
-Output tree (copy it to the board's filesystem root, e.g. `mpremote cp -r build/<b>/. :`):
+Output tree (copy it to the board's filesystem root: in build/<board>/ run
+`mpremote connect PORT cp -r main.py board.mpy firmware protocol : + reset`):
     main.py                      (kept as source: MicroPython only runs main.py/boot.py)
     board.mpy                    (boards/<board>/board.py)
     firmware/*.mpy, firmware/drivers/*.mpy, protocol/*.mpy

@@ -236,7 +236,10 @@ class Waveform:
             src.set_code(code)
             src.enable(True)
             self.setpoint_a = src.code_to_amps(code)
-            self.sampler.elec_state = defs.ELEC_OUTPUT_ON | defs.ELEC_PULSE_ON
+            st = defs.ELEC_OUTPUT_ON
+            if self.plan.kind == PULSE or self.plan.kind == STAIRCASE:
+                st |= defs.ELEC_PULSE_ON
+            self.sampler.elec_state = st
         else:
             src.enable(False)
             self.setpoint_a = 0.0

@@ -40,7 +40,8 @@ class ADS1232:
         self.counts = 0
         self.status = LOAD_NOT_READY
         self.missing = False
-        self._last_ok = None
+        # the first conversion may take a while after power-up: count from construction
+        self._last_ok = clock.ticks_us() if clock is not None else None
         g0, g1 = _GAINS[gain]
         if pin_gain0 is not None:
             pin_gain0.value(g0)

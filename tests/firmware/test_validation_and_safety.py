@@ -221,3 +221,23 @@ a = r.cmd(defs.CMD_HEARTBEAT)
 emit({"a": a, "bad": r.app.link.reader.bad_frames})
 """)
     assert r["a"][0] == "ack"
+
+
+def test_enter_repl_and_reset_leave_the_loop_with_output_off(mp):
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+out = []
+for cmd_id in (defs.CMD_ENTER_REPL, defs.CMD_RESET):
+    r = Rig()
+    r.cmd(defs.CMD_CONSTANT, (0, 0.02, 0, 0, 0, 0))
+    r.run_s(0.5)
+    on = r.hal.source.on
+    rep = r.cmd(cmd_id)
+    more = r.step()
+    ends = [e[2] for e in r.events() if e[1] == defs.EV_WAVEFORM_END]
+    out.append([on, rep[0], more, r.hal.exit, r.hal.source.on, ends])
+emit(out)
+""")
+    assert r[0] == [True, "ack", False, "repl", False, [defs.CAUSE_HOST_STOP]]
+    assert r[1] == [True, "ack", False, "reset", False, [defs.CAUSE_HOST_STOP]]
