@@ -8,6 +8,9 @@ Configuration (read at import from the environment, or set with `configure()` be
     STRESSRIG_EMU_CTRL_PORT  UDP port on 127.0.0.1 for run-time sensor faults (0: none)
     STRESSRIG_EMU_HX711      "pio" (rp2-style state machine, default) or "bitbang"
     STRESSRIG_EMU_DIR        this folder (when the modules are loaded precompiled elsewhere)
+    STRESSRIG_EMU_PLANT_HEAP bytes of the process heap set aside for the plant and the fake
+                             parts (launcher: -X heapsize = board heap + this); heap_free()
+                             reports the board's share only
 
 The link is the MicroPython process's stdin/stdout (the launcher puts a pty in front).
 `reset()` exits the process with RESET_EXIT_CODE; the launcher restarts it.
@@ -29,7 +32,8 @@ import hw
 RESET_EXIT_CODE = 75
 HERE = os.getenv("STRESSRIG_EMU_DIR") or (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".")
 
-_cfg = {"scenario": None, "speed": 1.0, "seed": 0, "ctrl_port": 0, "hx711": "pio"}
+_cfg = {"scenario": None, "speed": 1.0, "seed": 0, "ctrl_port": 0, "hx711": "pio",
+        "plant_heap": 0, "plant_live": 0}
 SCENARIO = None
 DEFINITION = None
 
@@ -164,6 +168,7 @@ configure(
     int(_env("STRESSRIG_EMU_CTRL_PORT", "0")),
     _env("STRESSRIG_EMU_HX711", "pio"),
 )
+_cfg["plant_heap"] = int(_env("STRESSRIG_EMU_PLANT_HEAP", "0"))
 
 
 class Hal:
@@ -183,7 +188,10 @@ class Hal:
         return self._uid
 
     def heap_free(self):
-        return gc.mem_free()
+        # the plant and the fake parts share the process heap but are not on the board:
+        # report what a BOARD_HEAP-sized board would have left
+        f = gc.mem_free() - (_cfg["plant_heap"] - _cfg["plant_live"])
+        return f if f > 0 else 0
 
     def enter_repl(self):
         micropython.kbd_intr(3)
@@ -204,7 +212,11 @@ def make_hal(link=None):
     d = DEFINITION
     parts = d["parts"]
     cal = d["calibration"]
+    gc.collect()
+    free0 = gc.mem_free()
     hwo = hw.Hardware(sc, _cfg["seed"], _cfg["speed"], _cfg["ctrl_port"])
+    gc.collect()
+    _cfg["plant_live"] += free0 - gc.mem_free()
     if link is None:
         from firmware.drivers.stdio_link import StdioLink
 

@@ -127,6 +127,32 @@ class Hardware:
         self.rng_t = XorShift(seed * 7 + 3)
         self.rng_f = XorShift(seed * 7 + 4)
         self.rng_l = XorShift(seed * 7 + 5)
+        # constants of the sensor front ends, read once (the reads allocate less)
+        th = scenario.get("thermistor") or {}
+        self.th_beta = float(th.get("beta", 3950.0))
+        self.th_r0 = float(th.get("r0_ohm", 10000.0))
+        self.th_inv_t0 = 1.0 / (float(th.get("t0_c", 25.0)) + 273.15)
+        self.th_rs = float(th.get("r_series_ohm", 10000.0))
+        self.th_noise = float(th.get("noise_counts", 2.0))
+        lc = scenario.get("loadcell") or {}
+        self.lc_span = float(lc.get("span_n_per_count", 1e-3))
+        self.lc_tare = float(lc.get("tare_counts", 0.0))
+        self.lc_tc = float(lc.get("zero_drift_counts_per_k", 0.0))
+        self.lc_noise = float(lc.get("noise_counts", 20.0))
+        fb = scenario.get("fbg") or {}
+        self.fb_pe = float(fb.get("p_e", 0.22))
+        self.fb_kt = float(fb.get("thermal_per_k", 7.25e-6))
+        self.fb_kt2 = float(fb.get("thermal_per_k2", 0.0))
+        self.fb_tref = float(fb.get("t_ref_c", 25.0))
+        self.fb_noise_nm = float(fb.get("noise_pm", 1.0)) * 1e-3
+        self.fb_gratings = [
+            (
+                float(g["lambda0_nm"]),
+                g.get("role", "sensing") == "sensing",
+                float(g.get("strain_transfer", 1.0)),
+            )
+            for g in fb.get("gratings", [])
+        ]
 
     # -- time and the control channel --
     def now(self):
@@ -210,31 +236,23 @@ class Hardware:
         n = _unlock()
         try:
             self.now()
-            th = self.sc.get("thermistor") or {}
-            beta = float(th.get("beta", 3950.0))
-            r0 = float(th.get("r0_ohm", 10000.0))
-            t0 = float(th.get("t0_c", 25.0)) + 273.15
-            rs = float(th.get("r_series_ohm", 10000.0))
             tk = self.plant.temperature_c() + 273.15
-            r = r0 * math.exp(beta * (1.0 / tk - 1.0 / t0))
-            x = r / (r + rs)
-            code = int(x * 65535.0 + float(th.get("noise_counts", 2.0)) * self.rng_t.gauss())
+            r = self.th_r0 * math.exp(self.th_beta * (1.0 / tk - self.th_inv_t0))
+            x = r / (r + self.th_rs)
+            code = int(x * 65535.0 + self.th_noise * self.rng_t.gauss())
         finally:
             _relock(n)
         return 1 if code < 1 else (65534 if code > 65534 else code)
 
     # -- the load cell (bridge counts at a conversion) --
     def load_counts(self):
-        lc = self.sc.get("loadcell") or {}
         n = _unlock()
         try:
             self.now()
-            f = self.plant.force_n()
-            span = float(lc.get("span_n_per_count", 1e-3))
-            tare = float(lc.get("tare_counts", 0.0))
-            tc = float(lc.get("zero_drift_counts_per_k", 0.0))
-            dT = self.plant.temperature_c() - self.plant.ambient_c()
-            c = tare + f / span + tc * dT + float(lc.get("noise_counts", 20.0)) * self.rng_l.gauss()
+            p = self.plant
+            c = self.lc_tare + p.force_n() / self.lc_span + self.lc_noise * self.rng_l.gauss()
+            if self.lc_tc:
+                c += self.lc_tc * (p.temperature_c() - p.ambient_c())
             counts = int(c)
         finally:
             _relock(n)
@@ -247,28 +265,21 @@ class Hardware:
     # -- the FBG interrogator line --
     def fbg_line(self, seq, out):
         """Write one '#P seq nm nm ...\\n' sweep into bytearray `out`; return its length."""
-        fb = self.sc.get("fbg") or {}
         n = _unlock()
         try:
             self.now()
             p = self.plant
-            pe = float(fb.get("p_e", 0.22))
-            kt = float(fb.get("thermal_per_k", 7.25e-6))
-            kt2 = float(fb.get("thermal_per_k2", 0.0))
-            t_ref = float(fb.get("t_ref_c", 25.0))
-            noise = float(fb.get("noise_pm", 1.0)) * 1e-3  # nm
-            dT = p.temperature_c() - t_ref
+            dT = p.temperature_c() - self.fb_tref
             eps = p.strain()
-            lost = self.faults.get("fbg_lost") or []
-            outwin = self.faults.get("fbg_out_of_window") or []
+            common = self.fb_kt * dT + self.fb_kt2 * dT * dT
+            strain_rel = (1.0 - self.fb_pe) * eps
+            lost = self.faults.get("fbg_lost") or ()
+            outwin = self.faults.get("fbg_out_of_window") or ()
             parts = ["#P %d" % seq]
             gi = 0
-            for g in fb.get("gratings", []):
-                lam0 = float(g["lambda0_nm"])
-                rel = kt * dT + kt2 * dT * dT
-                if g.get("role", "sensing") == "sensing":
-                    rel += (1.0 - pe) * eps * float(g.get("strain_transfer", 1.0))
-                lam = lam0 * (1.0 + rel) + noise * self.rng_f.gauss()
+            for lam0, sensing, transfer in self.fb_gratings:
+                rel = common + strain_rel * transfer if sensing else common
+                lam = lam0 * (1.0 + rel) + self.fb_noise_nm * self.rng_f.gauss()
                 if gi in outwin:
                     lam += 5.0
                 if gi not in lost:

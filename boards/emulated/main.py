@@ -8,9 +8,15 @@ stdin/stdout; a RESET command exits with board.RESET_EXIT_CODE so the launcher r
 the board, ENTER_REPL drops to the MicroPython REPL on the same stream.
 """
 
+import gc
 import sys
 
-import board
+gc.collect()
+_free0 = gc.mem_free()
+import board  # noqa: E402  (imports the plant, the scenario and the fake parts)
+
+gc.collect()
+board._cfg["plant_live"] = _free0 - gc.mem_free()  # not the board's: see Hal.heap_free
 
 _args = sys.argv[1:]
 board.configure(

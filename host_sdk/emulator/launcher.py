@@ -37,7 +37,18 @@ ROOT = Path(__file__).resolve().parents[2]
 BOARD_DIR = ROOT / "boards" / "emulated"
 SCENARIO_DIR = BOARD_DIR / "scenarios"
 RESET_EXIT_CODE = 75  # boards/emulated/board.py
-DEFAULT_HEAP = "256k"  # 160k for the firmware + what the plant and fake parts occupy
+BOARD_HEAP = "160k"  # the heap a real board gives the firmware
+# The plant, the scenario and the fake parts live in the same MicroPython heap but are not
+# on the board: they get this much on top (and GC pauses stay short with room to spare).
+PLANT_HEAP_BYTES = 352 * 1024
+DEFAULT_HEAP = BOARD_HEAP
+
+
+def _heap_bytes(h: str) -> int:
+    h = h.strip().lower()
+    mult = {"k": 1024, "m": 1024 * 1024}.get(h[-1:], 1)
+    return int(float(h.rstrip("km")) * mult)
+
 
 _SYNC = b"\xa5\x5a"
 _MSG_SAMPLES = 0x10
@@ -286,11 +297,17 @@ class Emulator:
                 "STRESSRIG_EMU_CTRL_PORT": str(self.ctrl_port),
                 "STRESSRIG_EMU_HX711": self.hx711,
                 "STRESSRIG_EMU_DIR": str(BOARD_DIR),
+                "STRESSRIG_EMU_PLANT_HEAP": str(PLANT_HEAP_BYTES),
             }
         )
         log = open(self.log_path, "ab")
         self._proc = subprocess.Popen(
-            [_micropython(), "-X", f"heapsize={self.heap}", str(BOARD_DIR / "main.py")],
+            [
+                _micropython(),
+                "-X",
+                f"heapsize={_heap_bytes(self.heap) + PLANT_HEAP_BYTES}",
+                str(BOARD_DIR / "main.py"),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -498,6 +515,7 @@ class Emulator:
             if proc is None or proc.stdout is None:
                 time.sleep(0.01)
                 continue
+            wfds: list[Any] = [master] if (self._held and master is not None) else []
             rfds: list[Any] = [proc.stdout.fileno()]
             if master is not None:
                 rfds.append(master)
@@ -505,11 +523,13 @@ class Emulator:
                 rfds.append(self._tcp_listener)
             if self._tcp_client is not None:
                 rfds.append(self._tcp_client)
-            timeout = 0.005 if self._held else 0.05
+            timeout = 0.002 if self._held else 0.05
             try:
-                ready, _, _ = select.select(rfds, [], [], timeout)
+                ready, writable, _ = select.select(rfds, wfds, [], timeout)
             except (OSError, ValueError):
-                ready = []
+                ready, writable = [], []
+            if writable and not ready:
+                ready = [None]  # the pty drained: deliver what is held
             with self._lock:
                 if proc is not self._proc:
                     continue
