@@ -90,7 +90,7 @@ class HX711:
         self.status = LOAD_NOT_READY
         self.missing = False
         # the first conversion may take a while after power-up: count from construction
-        self._last_ok = clock.ticks_us() if clock is not None else None  # ticks of the last good conversion
+        self._last_ok = clock.ticks_us() if clock is not None else None
         if pin_rate is not None:
             pin_rate.value(1 if rate_sps == 80 else 0)
         if self.sck is not None:
