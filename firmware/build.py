@@ -35,6 +35,8 @@ def _target(board):
         if isinstance(node, ast.Assign) and any(
             getattr(t, "id", None) == "DEFINITION" for t in node.targets
         ):
+            if not isinstance(node.value, ast.Dict):  # built at run time (emulated board)
+                return "unix"
             for k, v in zip(node.value.keys, node.value.values, strict=False):
                 if getattr(k, "value", None) == "firmware_target":
                     return v.value
