@@ -121,6 +121,8 @@ def run() -> list[dict]:
     best = 0.0
     for hz in ELEC_RATES:
         ok, total = _sustained_trial(hz)
+        if not ok:  # the machine is shared: one retry before calling it the limit
+            ok, total = _sustained_trial(hz)
         if not ok:
             break
         best = total
