@@ -19,6 +19,7 @@ from host_sdk.emulator.launcher import (
     load_scenario,
     run_emulator_cli,
     start_emulator,
+    start_emulator_from_url,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "load_scenario",
     "run_emulator_cli",
     "start_emulator",
+    "start_emulator_from_url",
 ]

@@ -645,6 +645,31 @@ def start_emulator(
     return emu
 
 
+def start_emulator_from_url(url: str) -> Emulator:
+    """`emu://SCENARIO?speed=50&seed=1&hx711=bitbang&drop_rate=1e-4` -> a running Emulator
+    (for transports that accept an emu:// URL)."""
+    from urllib.parse import parse_qs, urlparse
+
+    u = urlparse(url)
+    if u.scheme != "emu":
+        raise ValueError(f"not an emu:// URL: {url}")
+    name = (u.netloc + u.path).strip("/") or "nak50_pulsed"
+    q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+    faults = {
+        k: float(q.pop(k))
+        for k in list(q)
+        if k in ("drop_rate", "flip_rate", "insert_rate", "stall_every_s", "stall_s")
+    }
+    return start_emulator(
+        name,
+        speed=float(q.get("speed", 1.0)),
+        seed=int(q.get("seed", 0)),
+        tcp_port=int(q["tcp"]) if "tcp" in q else None,
+        hx711=q.get("hx711", "pio"),
+        faults=faults or None,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="stressrig emulate", description="Run the emulated board behind a pty."

@@ -146,3 +146,21 @@ def test_sensor_faults_at_run_time() -> None:
         temp = _records(msgs, defs.STREAM_TEMP)
         assert int(temp["raw"][-1]) == 65535
         ser.close()
+
+
+def test_emu_url_and_tcp() -> None:
+    from host_sdk.emulator import start_emulator_from_url
+
+    emu = start_emulator_from_url("emu://nak50_pulsed?speed=5&seed=4&tcp=0&hx711=bitbang")
+    try:
+        assert emu.tcp_url and emu.tcp_url.startswith("socket://127.0.0.1:")
+        ser = serial.serial_for_url(emu.tcp_url, timeout=0.05)
+        dec = Decoder()
+        _start_streaming(ser)
+        msgs = _read(ser, dec, 1.5)
+        assert any(isinstance(m, Hello) for m in msgs)
+        load = _records(msgs, defs.STREAM_LOAD)
+        assert len(load) > 20 and not (load["status"] & defs.LOAD_NOT_READY).all()
+        ser.close()
+    finally:
+        emu.stop()
