@@ -79,6 +79,16 @@ def _micropython() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: the board process gets SIGKILL when the launcher dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _free_udp_port() -> int:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
@@ -314,6 +324,7 @@ class Emulator:
             cwd=str(ROOT),
             env=env,
             bufsize=0,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         log.close()
         assert self._proc.stdout is not None
@@ -710,6 +721,11 @@ def run_emulator_cli(args: list[str] | argparse.Namespace | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
+
+    def _term(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
     try:
         while True:
             time.sleep(0.5)
