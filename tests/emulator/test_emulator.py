@@ -164,3 +164,22 @@ def test_emu_url_and_tcp() -> None:
         ser.close()
     finally:
         emu.stop()
+
+
+def test_firmware_loop_allocation_free_on_the_emulated_board() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    exe = Path(sys.executable).parent / "micropython"
+    env = dict(os.environ, MICROPYPATH=f"{root / 'boards' / 'emulated'}:{root}")
+    out = subprocess.run(
+        [str(exe), "-X", "heapsize=512k", str(Path(__file__).parent / "mp_heaplock_check.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(root),
+        timeout=60,
+    )
+    assert out.stdout.startswith("OK"), out.stdout[-2000:] + out.stderr[-2000:]

@@ -1,0 +1,34 @@
+# Run by test_emulator.py on the MicroPython unix port: the firmware loop on the emulated
+# board, streaming and running a pulse train, under micropython.heap_lock(). The plant lifts
+# the lock for itself (it is hardware, not the board's heap); the firmware must not allocate.
+import micropython
+
+import board
+
+board.configure(scenario="naion_fbg_pouch", speed=20.0)
+
+
+class NullLink:
+    def readinto(self, buf):
+        return 0
+
+    def write(self, buf, n):
+        return n
+
+
+hal = board.make_hal(NullLink())
+from firmware.app import App  # noqa: E402
+
+app = App(board.DEFINITION, hal)
+app.set_streaming(True)
+n = 0
+for _ in range(2000):  # warm up: first-use allocations (bound methods, caches) happen here
+    app.step()
+micropython.heap_lock()
+try:
+    for _ in range(20000):
+        app.step()
+        n += 1
+finally:
+    micropython.heap_unlock()
+print("OK", n, hal.hw.plant.t_us, [app.sampler.index[s] for s in range(4)])
