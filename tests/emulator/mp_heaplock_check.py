@@ -1,9 +1,8 @@
 # Run by test_emulator.py on the MicroPython unix port: the firmware loop on the emulated
-# board, streaming and running a pulse train, under micropython.heap_lock(). The plant lifts
+# board, streaming all four streams, under micropython.heap_lock(). The plant lifts
 # the lock for itself (it is hardware, not the board's heap); the firmware must not allocate.
-import micropython
-
 import board
+import micropython
 
 board.configure(scenario="naion_fbg_pouch", speed=20.0)
 
