@@ -1,6 +1,9 @@
 # Run by test_emulator.py on the MicroPython unix port: the firmware loop on the emulated
-# board, streaming all four streams, under micropython.heap_lock(). The plant lifts
-# the lock for itself (it is hardware, not the board's heap); the firmware must not allocate.
+# board, streaming all four streams and running a pulse train, under heap_lock(). The plant
+# lifts the lock for itself (it is hardware, not the board's heap); the firmware must not
+# allocate.
+import sys
+
 import board
 import micropython
 
@@ -21,6 +24,10 @@ from firmware.app import App  # noqa: E402
 app = App(board.DEFINITION, hal)
 app.set_streaming(True)
 n = 0
+# a pulse train (1 mA for 50 ms, 50 ms off), so source writes reach the plant under the lock
+if "pulse" in sys.argv:
+    _applied, _start = app.commands.apply(0x12, (0, 1e-3, 0.05, 0.05, 0, 1.0, 4.2, 0.0, 0.0))
+    _start()
 for _ in range(2000):  # warm up: first-use allocations (bound methods, caches) happen here
     app.step()
 micropython.heap_lock()
@@ -30,4 +37,11 @@ try:
         n += 1
 finally:
     micropython.heap_unlock()
-print("OK", n, hal.hw.plant.t_us, [app.sampler.index[s] for s in range(4)])
+print(
+    "OK",
+    n,
+    hal.hw.plant.t_us,
+    [app.sampler.index[s] for s in range(4)],
+    app.waveform.edges,
+    hal.hw.plant.charge_c,
+)

@@ -166,7 +166,7 @@ def test_emu_url_and_tcp() -> None:
         emu.stop()
 
 
-def test_firmware_loop_allocation_free_on_the_emulated_board() -> None:
+def _heaplock_run(*args: str) -> str:
     import subprocess
     import sys
     from pathlib import Path
@@ -174,8 +174,9 @@ def test_firmware_loop_allocation_free_on_the_emulated_board() -> None:
     root = Path(__file__).resolve().parents[2]
     exe = Path(sys.executable).parent / "micropython"
     env = dict(os.environ, MICROPYPATH=f"{root / 'boards' / 'emulated'}:{root}")
+    script = Path(__file__).parent / "mp_heaplock_check.py"
     out = subprocess.run(
-        [str(exe), "-X", "heapsize=512k", str(Path(__file__).parent / "mp_heaplock_check.py")],
+        [str(exe), "-X", "heapsize=512k", str(script), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -183,3 +184,18 @@ def test_firmware_loop_allocation_free_on_the_emulated_board() -> None:
         timeout=60,
     )
     assert out.stdout.startswith("OK"), out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+def test_firmware_loop_allocation_free_on_the_emulated_board() -> None:
+    out = _heaplock_run()
+    assert int(out.split()[2]) > 5_000_000  # device time advanced, the plant was read
+
+
+@pytest.mark.xfail(
+    reason="firmware: CurrentSource.code_to_amps boxes a float on every edge under heap_lock",
+    strict=False,
+)
+def test_pulse_train_allocation_free_on_the_emulated_board() -> None:
+    out = _heaplock_run("pulse")
+    assert int(out.split()[-2]) > 20  # edges: source writes reached the plant under the lock
