@@ -7,8 +7,8 @@ FBG interrogator, an HX711 chip behind two pins (bit-bang) or an rp2-style State
 
 The plant is "hardware": its float arithmetic allocates on the MicroPython heap, so every
 entry into it lifts a heap lock the firmware may hold (`_unlocked`); the firmware's own
-code stays under the lock. Noise comes from one PRNG per sensor so a seed reproduces the
-sensor sequences whatever the order of reads.
+code stays under the lock. Noise is a hash of (seed, sensor, conversion index or sweep
+number or device millisecond), so a seed reproduces the data whatever the order of reads.
 """
 
 import json
@@ -18,9 +18,9 @@ import time
 import micropython
 
 try:
-    from plant import Plant, XorShift
+    from plant import Plant, XorShift, gauss_at
 except ImportError:  # imported as a package from CPython
-    from boards.emulated.plant import Plant, XorShift
+    from boards.emulated.plant import Plant, XorShift, gauss_at
 
 _T30 = 0x40000000
 _T30_MASK = 0x3FFFFFFF
@@ -122,11 +122,9 @@ class Hardware:
         self.dac_gain_error = float(src.get("dac_gain_error", 0.0))
         self.v_noise = float(src.get("voltage_noise_v", 50e-6))
         self.i_noise = float(src.get("current_noise_a", self.i_max * 2e-5))
-        self.rng_v = XorShift(seed * 7 + 1)
-        self.rng_i = XorShift(seed * 7 + 2)
-        self.rng_t = XorShift(seed * 7 + 3)
-        self.rng_f = XorShift(seed * 7 + 4)
-        self.rng_l = XorShift(seed * 7 + 5)
+        # sensor noise: gauss_at(seed, sensor, key) keyed by conversion index / sweep
+        # number / device ms, so a seed reproduces the data whatever the read order
+        self.seed = seed
         # constants of the sensor front ends, read once (the reads allocate less)
         th = scenario.get("thermistor") or {}
         self.th_beta = float(th.get("beta", 3950.0))
@@ -209,8 +207,8 @@ class Hardware:
     def read_voltage_u16(self):
         n = _unlock()
         try:
-            self.now()
-            v = self.plant.voltage() + self.v_noise * self.rng_v.gauss()
+            t = self.now()
+            v = self.plant.voltage() + self.v_noise * gauss_at(self.seed, 1, t // 1000)
             code = int((v + self.v_half) * 65536.0 / (2.0 * self.v_half))
         finally:
             _relock(n)
@@ -219,8 +217,8 @@ class Hardware:
     def read_current_u16(self):
         n = _unlock()
         try:
-            self.now()
-            i = self.plant.current + self.i_noise * self.rng_i.gauss()
+            t = self.now()
+            i = self.plant.current + self.i_noise * gauss_at(self.seed, 2, t // 1000)
             code = int(32768 + i * 32768.0 / self.i_max)
         finally:
             _relock(n)
@@ -235,22 +233,24 @@ class Hardware:
             return 0
         n = _unlock()
         try:
-            self.now()
+            t = self.now()
             tk = self.plant.temperature_c() + 273.15
             r = self.th_r0 * math.exp(self.th_beta * (1.0 / tk - self.th_inv_t0))
             x = r / (r + self.th_rs)
-            code = int(x * 65535.0 + self.th_noise * self.rng_t.gauss())
+            code = int(x * 65535.0 + self.th_noise * gauss_at(self.seed, 3, t // 1000))
         finally:
             _relock(n)
         return 1 if code < 1 else (65534 if code > 65534 else code)
 
     # -- the load cell (bridge counts at a conversion) --
-    def load_counts(self):
+    def load_counts(self, k_conv=0, t_conv_us=0):
+        """Bridge counts of conversion number k_conv, finished at device time t_conv_us."""
         n = _unlock()
         try:
             self.now()
             p = self.plant
-            c = self.lc_tare + p.force_n() / self.lc_span + self.lc_noise * self.rng_l.gauss()
+            f = p.force_n(t_conv_us * 1e-6)
+            c = self.lc_tare + f / self.lc_span + self.lc_noise * gauss_at(self.seed, 5, k_conv)
             if self.lc_tc:
                 c += self.lc_tc * (p.temperature_c() - p.ambient_c())
             counts = int(c)
@@ -263,14 +263,14 @@ class Hardware:
         return counts & 0xFFFFFF
 
     # -- the FBG interrogator line --
-    def fbg_line(self, seq, out):
+    def fbg_line(self, seq, out, t_sweep_us=0):
         """Write one '#P seq nm nm ...\\n' sweep into bytearray `out`; return its length."""
         n = _unlock()
         try:
             self.now()
             p = self.plant
-            dT = p.temperature_c() - self.fb_tref
-            eps = p.strain()
+            dT = p.temperature_c(t_sweep_us * 1e-6) - self.fb_tref
+            eps = p.strain(t_sweep_us * 1e-6)
             common = self.fb_kt * dT + self.fb_kt2 * dT * dT
             strain_rel = (1.0 - self.fb_pe) * eps
             lost = self.faults.get("fbg_lost") or ()
@@ -279,7 +279,8 @@ class Hardware:
             gi = 0
             for lam0, sensing, transfer in self.fb_gratings:
                 rel = common + strain_rel * transfer if sensing else common
-                lam = lam0 * (1.0 + rel) + self.fb_noise_nm * self.rng_f.gauss()
+                noise = self.fb_noise_nm * gauss_at(self.seed, 10 + gi, seq)
+                lam = lam0 * (1.0 + rel) + noise
                 if gi in outwin:
                     lam += 5.0
                 if gi not in lost:
@@ -393,7 +394,7 @@ class InterrogatorUART:
         self.next_us += (1 + behind) * self.period_us
         if self.hw.faults.get("fbg_silent"):
             return
-        self.n = self.hw.fbg_line(self.seq, self.buf)
+        self.n = self.hw.fbg_line(self.seq, self.buf, self.next_us - self.period_us)
         self.pos = 0
 
     def any(self):
@@ -445,11 +446,12 @@ class HX711Chip:
         if t < self.next_conv:
             return
         k = (t - self.next_conv) // self.period_us
-        self.next_conv += (k + 1) * self.period_us
+        t_conv = self.next_conv + k * self.period_us  # the newest conversion that finished
+        self.next_conv = t_conv + self.period_us
         faults = self.hw.faults
         if faults.get("loadcell") == "not_ready":
             return
-        w = self.hw.load_counts()
+        w = self.hw.load_counts(t_conv // self.period_us, t_conv)
         g = faults.get("loadcell_glitch_rate")
         if faults.get("loadcell") == "glitch" or (g and self.rng.uniform() < float(g)):
             w = 0xFFFFFF

@@ -92,6 +92,26 @@ def interp(table, x):
     return table[n - 1][1]
 
 
+def gauss_at(seed, salt, key):
+    """A standard normal value that depends only on (seed, salt, key): sensor noise keyed by
+    a conversion index or a device time, so a seed reproduces it whatever the read order."""
+    x = (key * 0x9E3779B1 + seed * 0x85EBCA6B + salt * 0xC2B2AE35 + 0x27D4EB2F) & _M32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & _M32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & _M32
+    x ^= x >> 16
+    y = (x * 0x9E3779B1 + 0x632BE5AB) & _M32
+    y ^= y >> 15
+    y = (y * 0x2C1B3C6D) & _M32
+    y ^= y >> 12
+    y = (y * 0x297A2D39) & _M32
+    y ^= y >> 15
+    u1 = (x + 0.5) / 4294967296.0
+    u2 = (y + 0.5) / 4294967296.0
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(6.283185307179586 * u2)
+
+
 class Film:
     """1D diffusion in the anode film under the contact spots, plus a mixed reservoir."""
 
@@ -400,8 +420,9 @@ class Plant:
             v = self.v_floor
         return v
 
-    def temperature_c(self):
-        t = self.time_s()
+    def temperature_c(self, t_s=None):
+        """Cell temperature; `t_s` evaluates the ambient at another (nearby) device time."""
+        t = self.time_s() if t_s is None else t_s
         amb = self.t_amb0 + self.t_drift * t
         if self.t_swing:
             amb += self.t_swing * math.sin(6.283185307179586 * t / self.t_swing_period)
@@ -423,20 +444,21 @@ class Plant:
         q0, q1, p_at, rate = ph[-1]
         return p_at + rate * (q1 - q0)
 
-    def pressure_pa(self):
-        t = self.time_s() + self.t0_age_s
+    def pressure_pa(self, t_s=None):
+        """Stack pressure; `t_s` evaluates the creep at another (nearby) device time."""
+        t = (self.time_s() if t_s is None else t_s) + self.t0_age_s
         p = self.p0 - self.creep * math.log(1.0 + t / self.creep_tau)
         return p + self.pressure_rise_pa(self.normalized_capacity())
 
-    def force_n(self):
-        return self.pressure_pa() * self.stack_area
+    def force_n(self, t_s=None):
+        return self.pressure_pa(t_s) * self.stack_area
 
-    def strain(self):
+    def strain(self, t_s=None):
         """Electrode strain seen by the sensing grating (dimensionless)."""
         film = self.film
         grad = (film.column_mean() - self.surface_conc()) / film.c0
         return (
             self.eps_per_c * self.charge_c
             + self.eps_grad * grad
-            + self.eps_per_mpa * (self.pressure_pa() - self.p0) * 1e-6
+            + self.eps_per_mpa * (self.pressure_pa(t_s) - self.p0) * 1e-6
         )
