@@ -94,14 +94,15 @@ def interp(table, x):
 
 def gauss_at(seed, salt, key):
     """A standard normal value that depends only on (seed, salt, key): sensor noise keyed by
-    a conversion index or a device time, so a seed reproduces it whatever the read order."""
-    x = (key * 0x9E3779B1 + seed * 0x85EBCA6B + salt * 0xC2B2AE35 + 0x27D4EB2F) & _M32
+    a conversion index or a device time, so a seed reproduces it whatever the read order.
+    Multipliers stay below 2**30 so no product leaves MicroPython's small ints."""
+    x = (key * 0x2C1B3C6D + seed * 0x297A2D39 + salt * 0x3243F6A9 + 0x1B873593) & _M32
     x ^= x >> 16
-    x = (x * 0x7FEB352D) & _M32
+    x = (x * 0x38ECAC5B) & _M32
     x ^= x >> 15
-    x = (x * 0x846CA68B) & _M32
+    x = (x * 0x2545F491) & _M32
     x ^= x >> 16
-    y = (x * 0x9E3779B1 + 0x632BE5AB) & _M32
+    y = (x * 0x3243F6A9 + 0x1B873593) & _M32
     y ^= y >> 15
     y = (y * 0x2C1B3C6D) & _M32
     y ^= y >> 12
