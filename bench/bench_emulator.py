@@ -27,7 +27,7 @@ from protocol import defs
 
 SPEED = 4.0
 DEVICE_S = 60.0
-ELEC_RATES = (250.0, 500.0, 1000.0, 2000.0)
+ELEC_RATES = (100.0, 250.0, 500.0, 1000.0, 2000.0)
 
 
 def _pump(ser: serial.Serial, dec: Decoder, seconds: float, out: list[Any]) -> None:
