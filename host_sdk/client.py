@@ -401,13 +401,16 @@ class Rig:
 
     # ---- data out -------------------------------------------------------------------------
     def blocks(self, *, timeout_s: float | None = None, maxsize: int = 0) -> Iterator[Block]:
-        """Iterate over sample blocks as they arrive (from now on).
+        """Iterate over sample blocks arriving from the moment of this call.
 
         Ends when no block arrives for `timeout_s` (None: never) or the rig closes.
         """
         q: queue.Queue[Block | None] = queue.Queue(maxsize)
         with self._lock:
             self._subscribers.append(q)
+        return self._drain(q, timeout_s)
+
+    def _drain(self, q: queue.Queue[Block | None], timeout_s: float | None) -> Iterator[Block]:
         try:
             while True:
                 try:
