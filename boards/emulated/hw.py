@@ -370,32 +370,66 @@ class EnablePin(Pin):
 
 
 class InterrogatorUART:
-    """UART fed by an emulated FBG interrogator sweeping at `rate_hz` of device time."""
+    """UART fed by an emulated FBG interrogator sweeping at `rate_hz` of device time.
+
+    Every sweep becomes a line in the UART's receive buffer (RX_BUF bytes, as the port's
+    rxbuf); when the firmware falls behind and the buffer is full, further lines are lost
+    as on a real port. Sweep n happens at device time n / rate.
+    """
+
+    RX_BUF = 1024
 
     def __init__(self, hw, rate_hz):
         self.hw = hw
         self.period_us = int(1000000 // rate_hz) if rate_hz > 0 else 0
         self.next_us = self.period_us
         self.seq = 0
-        self.buf = bytearray(256)
+        self.buf = bytearray(self.RX_BUF)
+        self.line = bytearray(200)
         self.n = 0
         self.pos = 0
+        self.overflows = 0
 
     def _fill(self):
-        if self.pos < self.n or not self.period_us:
+        if not self.period_us or self.hw.clock.now_us() < self.next_us:
             return
+        n = _unlock()  # the interrogator is not the board: its work may allocate
+        try:
+            self._sweeps()
+        finally:
+            _relock(n)
+
+    def _sweeps(self):
         t = self.hw.clock.now_us()
         if t < self.next_us:
             return
-        # one sweep per call; sweeps the firmware could not collect in time are skipped
-        # (a real interrogator's output FIFO would overflow the same way)
-        behind = (t - self.next_us) // self.period_us
-        self.seq += 1 + behind
-        self.next_us += (1 + behind) * self.period_us
-        if self.hw.faults.get("fbg_silent"):
-            return
-        self.n = self.hw.fbg_line(self.seq, self.buf, self.next_us - self.period_us)
-        self.pos = 0
+        behind = (t - self.next_us) // self.period_us + 1  # sweeps due
+        if behind > 64:  # far behind (a stalled loop): the older sweeps are long gone
+            skip = behind - 64
+            self.seq += skip
+            self.next_us += skip * self.period_us
+            self.overflows += skip
+            behind = 64
+        if self.pos:  # compact what the firmware has not read yet
+            b = self.buf
+            k = self.n - self.pos
+            for i in range(k):
+                b[i] = b[self.pos + i]
+            self.n = k
+            self.pos = 0
+        silent = self.hw.faults.get("fbg_silent")
+        for _ in range(behind):
+            self.seq += 1
+            t_sweep = self.next_us
+            self.next_us += self.period_us
+            if silent:
+                continue
+            k = self.hw.fbg_line(self.seq, self.line, t_sweep)
+            if self.n + k > self.RX_BUF:
+                self.overflows += 1
+                continue
+            self.buf[self.n : self.n + k] = self.line[:k]
+            self.n += k
 
     def any(self):
         self._fill()
@@ -445,6 +479,13 @@ class HX711Chip:
         t = self.hw.clock.now_us()
         if t < self.next_conv:
             return
+        n = _unlock()
+        try:
+            self._latch_newest(t)
+        finally:
+            _relock(n)
+
+    def _latch_newest(self, t):
         k = (t - self.next_conv) // self.period_us
         t_conv = self.next_conv + k * self.period_us  # the newest conversion that finished
         self.next_conv = t_conv + self.period_us
@@ -457,6 +498,27 @@ class HX711Chip:
             w = 0xFFFFFF
         self.ready_word = w
         self.conversions += 1
+
+    def convert_one(self):
+        """Latch the oldest conversion not yet made if it is due; False when none is."""
+        t = self.hw.clock.now_us()
+        if t < self.next_conv:
+            return False
+        t_conv = self.next_conv
+        lag = (t - t_conv) // self.period_us
+        if lag > 8:  # far behind: skip what the FIFO could never have held
+            t_conv += (lag - 8) * self.period_us
+        self.next_conv = t_conv + self.period_us
+        faults = self.hw.faults
+        if faults.get("loadcell") == "not_ready":
+            return True
+        w = self.hw.load_counts(t_conv // self.period_us, t_conv)
+        g = faults.get("loadcell_glitch_rate")
+        if faults.get("loadcell") == "glitch" or (g and self.rng.uniform() < float(g)):
+            w = 0xFFFFFF
+        self.ready_word = w
+        self.conversions += 1
+        return True
 
     # bit-bang side: DOUT and PD_SCK
     def dout(self):
@@ -501,12 +563,24 @@ class StateMachine:
         self.chip.gain_pulses = (v & 3) + 1
 
     def _run(self):
+        if self.chip.hw.clock.now_us() < self.chip.next_conv:
+            return
+        n = _unlock()
+        try:
+            self._push()
+        finally:
+            _relock(n)
+
+    def _push(self):
+        # the PIO program reads every conversion as it completes, whether or not the CPU
+        # looks: all conversions since the last look go into the FIFO (push noblock: a
+        # full FIFO drops the new word)
         c = self.chip
-        c._convert()
-        if c.ready_word >= 0:
-            if len(c.fifo) < self.depth:  # push noblock: a full FIFO drops the new word
-                c.fifo.append(c.ready_word)
-            c.ready_word = -1
+        while c.convert_one():
+            if c.ready_word >= 0:
+                if len(c.fifo) < self.depth:
+                    c.fifo.append(c.ready_word)
+                c.ready_word = -1
 
     def rx_fifo(self):
         self._run()
