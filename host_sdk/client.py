@@ -565,9 +565,10 @@ class Rig:
         }
 
     def _limit_window(self) -> tuple[float, float]:
+        """Voltage cutoffs when none were given: the board's own limits (compliance)."""
         limits = dict(getattr(self.hello, "limits", {}) or {})
-        lo = next((limits[k] for k in ("v_min_v", "v_min") if k in limits), -10.0)
-        hi = next((limits[k] for k in ("v_max_v", "v_max") if k in limits), 10.0)
+        hi = next((limits[k] for k in ("v_max_v", "compliance_v") if k in limits), 10.0)
+        lo = next((limits[k] for k in ("v_min_v", "min_voltage_v") if k in limits), -hi)
         return float(lo), float(hi)
 
     @staticmethod

@@ -63,14 +63,10 @@ def parse_emu_url(url: str) -> tuple[str, dict[str, Any]]:
     q = {k: v[-1] for k, v in parse_qs(u.query).items()}
     opts: dict[str, Any] = {}
     for key, value in q.items():
-        if key == "speed":
-            opts["speed"] = float(value)
-        elif key == "seed":
-            opts["seed"] = int(value)
-        elif key == "tcp_port":
-            opts["tcp_port"] = int(value)
-        else:
-            raise ValueError(f"{url!r}: unknown emu:// option {key!r} (known: speed, seed, tcp_port)")
+        try:
+            opts[key] = int(value) if key in ("seed", "tcp") else float(value)
+        except ValueError:
+            opts[key] = value
     return scenario, opts
 
 
@@ -100,7 +96,6 @@ class Link:
         opener: Callable[[], ByteLink] | None = None,
         read_timeout_s: float = 0.05,
         baudrate: int = 921_600,
-        emulator_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if (url is None) == (opener is None):
             raise ValueError("give exactly one of url or opener")
@@ -109,7 +104,6 @@ class Link:
         self.baudrate = baudrate
         self.emulator: Any = None
         self._opener = opener
-        self._emulator_kwargs = emulator_kwargs or {}
         self._port: ByteLink | None = None
         self._write_lock = threading.Lock()
         self.device = self.url  # what is really opened (the pty behind emu://)
@@ -139,12 +133,19 @@ class Link:
 
     def _start_emulator(self, url: str) -> Any:
         try:
-            from host_sdk.emulator import start_emulator
+            from host_sdk.emulator import start_emulator_from_url
         except ImportError as e:  # pragma: no cover - depends on the emulator package
             raise PortNotFound(f"{url}: host_sdk.emulator is not available ({e})") from e
-        scenario, opts = parse_emu_url(url)
-        opts.update(self._emulator_kwargs)
-        return start_emulator(scenario, **opts)
+        parse_emu_url(url)  # a clear error for a URL without a scenario
+        try:
+            return start_emulator_from_url(url)
+        except (ValueError, KeyError, FileNotFoundError) as e:
+            from host_sdk.emulator import list_scenarios
+
+            raise PortNotFound(
+                f"{url}: cannot start the emulated board ({e}); scenarios: "
+                f"{', '.join(list_scenarios())}"
+            ) from e
 
     @property
     def is_open(self) -> bool:

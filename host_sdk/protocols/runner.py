@@ -1,0 +1,191 @@
+"""Run a validated protocol on a rig: configure, then one waveform command per step, each
+waited for through its waveform_end event (in device time, so an accelerated emulated board
+runs an hour-long protocol in seconds)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from host_sdk.client import Cutoffs, Rig, RigError
+from host_sdk.protocols.schema import Protocol, ProtocolError, Step, staircase_levels
+from protocol import defs
+
+__all__ = ["RunResult", "StepResult", "check_against_board", "run_protocol"]
+
+
+@dataclass
+class StepResult:
+    index: int
+    path: str
+    kind: str
+    label: str
+    t_start_s: float
+    t_end_s: float
+    end_cause: str
+
+
+@dataclass
+class RunResult:
+    steps: list[StepResult]
+    completed: bool
+    stopped_by: str | None = None  # a latched safety stop's cause, or "user"
+
+
+def _amps(step: Step, prefix: str, area_m2: float | None) -> float:
+    if f"{prefix}_a" in step.params:
+        return abs(float(step.params[f"{prefix}_a"]))
+    return abs(float(step.params[f"{prefix}_a_m2"])) * float(area_m2 or 0.0)
+
+
+def check_against_board(protocol: Protocol, hello: Any) -> list[str]:
+    """Problems running this protocol on this board (currents, rates beyond its limits)."""
+    limits = dict(getattr(hello, "limits", {}) or {})
+    errors: list[str] = []
+    imax = limits.get("max_current_a", limits.get("current_max_a"))
+    area = protocol.area_m2
+    for s in protocol.steps:
+        if imax is None or s.kind not in ("constant", "pulse_train", "gitt", "staircase"):
+            continue
+        prefixes = ("start", "stop") if s.kind == "staircase" else ("current",)
+        for prefix in prefixes:
+            amps = _amps(s, prefix, area)
+            if amps > float(imax) * (1 + 1e-6):
+                key = next(k for k in s.params if k.startswith(prefix + "_a"))
+                errors.append(
+                    f"{s.path}.{key}: {s.params[key]!r} is {amps:.4g} A; allowed on board "
+                    f"{hello.board_id}: up to {float(imax):.4g} A"
+                    + (f" ({float(imax) / area:.4g} A/m² on {area:g} m²)" if area else "")
+                )
+    for name, cfg in protocol.streams.items():
+        rmax = limits.get(f"max_rate_{name}_hz")
+        if rmax is not None and "rate_hz" in cfg and float(cfg["rate_hz"]) > float(rmax) * 1.0001:
+            errors.append(
+                f"streams.{name}.rate_hz: {cfg['rate_hz']!r} Hz; allowed on board "
+                f"{hello.board_id}: up to {float(rmax):g} Hz"
+            )
+    return errors
+
+
+def _configure_streams(rig: Rig, streams: dict[str, dict[str, Any]]) -> None:
+    for name, cfg in streams.items():
+        info = rig.streams.get(name)
+        if info is None:
+            continue
+        rate = float(cfg.get("rate_hz", info.rate_hz))
+        rig.configure_stream(name, rate_hz=rate, enabled=bool(cfg.get("enabled", True)))
+
+
+def _send(rig: Rig, step: Step) -> None:
+    p = step.params
+    cut = Cutoffs(**{k: float(v) for k, v in step.cutoff.items()})
+    if step.kind in ("rest", "calibration_hold"):
+        rig.rest(float(p["duration_s"]))
+    elif step.kind == "constant":
+        unit, value = step.current()
+        kw = {"current_a": value} if unit == "a" else {"current_a_m2": value}
+        rig.constant_current(cutoffs=cut, **kw)
+    elif step.kind in ("pulse_train", "gitt"):
+        unit, value = step.current()
+        kw = {"amplitude_a": value} if unit == "a" else {"amplitude_a_m2": value}
+        if step.kind == "pulse_train":
+            rig.pulse_train(t_on_s=float(p["t_on_s"]), t_off_s=float(p["t_off_s"]),
+                            count=int(p["count"]), cutoffs=cut, **kw)
+        else:
+            rig.gitt(t_pulse_s=float(p["t_pulse_s"]), t_rest_s=float(p["t_rest_s"]),
+                     count=int(p["count"]), cutoffs=cut, **kw)
+    elif step.kind == "staircase":
+        sfx = "_a" if "start_a" in p else "_a_m2"
+        rig.staircase(start=float(p["start" + sfx]), step=float(p["step" + sfx]),
+                      stop=float(p["stop" + sfx]), dwell_s=float(p["dwell_s"]),
+                      on_s=float(p["on_s"]), per_m2=sfx == "_a_m2", cutoffs=cut)
+    else:  # pragma: no cover - the schema rejects other kinds
+        raise ProtocolError("<run>", [f"{step.path}.kind: cannot run {step.kind!r}"])
+
+
+def run_protocol(
+    rig: Rig,
+    protocol: Protocol,
+    *,
+    recorder: Any = None,
+    on_step: Callable[[int, Step], None] | None = None,
+    stop: threading.Event | None = None,
+    stall_timeout_s: float = 30.0,
+) -> RunResult:
+    """Configure the rig from the protocol and run its steps in order.
+
+    A step ends with the board's waveform_end (completed or a cutoff); a latched safety stop
+    ends the run. Setting `stop` sends STOP and ends the run. Raises RigError when device
+    time stops advancing for `stall_timeout_s` or a step overruns its nominal duration.
+    """
+    problems = check_against_board(protocol, rig.hello)
+    if problems:
+        raise ProtocolError(protocol.source, problems)
+    if protocol.area_m2 is not None:
+        rig.set_cell(protocol.area_m2)
+    sf = protocol.safety
+    if "v_min_v" in sf and "v_max_v" in sf:
+        rig.set_voltage_window(float(sf["v_min_v"]), float(sf["v_max_v"]))
+    if "watchdog_s" in sf:
+        rig.set_watchdog(float(sf["watchdog_s"]))
+    _configure_streams(rig, protocol.streams)
+    rig.set_streaming(True)
+    results: list[StepResult] = []
+    for i, step in enumerate(protocol.steps):
+        if step.streams:
+            _configure_streams(rig, step.streams)
+        if on_step is not None:
+            on_step(i, step)
+        t0 = rig.device_time_s
+        if recorder is not None:
+            text = f"step {i} {step.kind}" + (f" {step.label}" if step.label else "")
+            if step.kind == "calibration_hold" and "load_n" in step.params:
+                text += f" load_n={float(step.params['load_n']):.6g}"
+            recorder.add_marker(t0, text)
+        mark = rig.event_mark()
+        _send(rig, step)
+        ev = _wait_end(rig, step, mark, t0, stop, stall_timeout_s)
+        if ev is None:  # user stop
+            rig.stop()
+            results.append(StepResult(i, step.path, step.kind, step.label, t0,
+                                      rig.device_time_s, "host_stop"))
+            return RunResult(results, False, "user")
+        results.append(StepResult(i, step.path, step.kind, step.label, t0, ev.t_s,
+                                  ev.cause_name))
+        if ev.code == defs.EV_STOP_LATCHED or ev.cause in (
+            defs.CAUSE_WATCHDOG, defs.CAUSE_OVER_TEMP, defs.CAUSE_OVER_FORCE,
+            defs.CAUSE_OVER_CURRENT, defs.CAUSE_COMPLIANCE, defs.CAUSE_SENSOR_FAULT,
+            defs.CAUSE_BOOT,
+        ):
+            return RunResult(results, False, ev.cause_name)
+    return RunResult(results, True)
+
+
+def _wait_end(
+    rig: Rig, step: Step, mark: int, t0: float, stop: threading.Event | None,
+    stall_timeout_s: float,
+) -> Any:
+    nominal = step.nominal_duration_s()
+    if step.kind == "staircase":
+        nominal = staircase_levels(step) * float(step.params["dwell_s"])
+    limit = None if nominal is None else t0 + nominal * 1.05 + 5.0
+    last_t, last_wall = rig.device_time_s, time.monotonic()
+    while True:
+        ev = rig.wait_event(after=mark, timeout_s=0.25)
+        if ev is not None:
+            return ev
+        if stop is not None and stop.is_set():
+            return None
+        now_t = rig.device_time_s
+        if now_t != last_t:
+            last_t, last_wall = now_t, time.monotonic()
+        elif time.monotonic() - last_wall > stall_timeout_s:
+            raise RigError(f"{step.path} ({step.kind}): device time stopped at {now_t:.3f} s "
+                           f"for {stall_timeout_s:.0f} s; is the board streaming?")
+        if limit is not None and now_t > limit:
+            rig.stop()
+            raise RigError(f"{step.path} ({step.kind}): no waveform_end after "
+                           f"{now_t - t0:.1f} s of device time (nominal {nominal:.1f} s)")

@@ -1,0 +1,394 @@
+"""Experiment protocol files (TOML): load, validate, expand.
+
+    [protocol]
+    name = "pulsed-stripping"
+    [cell]
+    area_m2 = 3.85e-5
+    [safety]
+    v_min_v = -1.0
+    v_max_v = 3.0
+    watchdog_s = 5.0
+    [streams]
+    elec = { rate_hz = 100 }
+    [[steps]]
+    kind = "pulse_train"
+    current_a_m2 = 10.0            # or current_a (A)
+    t_on_s = 1.0
+    t_off_s = 0.5
+    count = 100000
+    cutoff = { v_max_v = 3.0 }     # v_min_v, v_max_v, max_charge_c, max_duration_s
+
+Step kinds: rest, constant, pulse_train, staircase, gitt, calibration_hold, repeat (with
+`count` and nested `steps`). Any step may carry `streams` (rates applied before it) and a
+`label`. Every error names the field (as a path like `steps[2].t_on_s`), the value, and the
+allowed range; all errors of a file are reported together.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CURRENT_KINDS",
+    "STEP_KINDS",
+    "Protocol",
+    "ProtocolError",
+    "Step",
+    "load_protocol",
+    "parse_protocol",
+]
+
+DAY_S = 86_400.0
+
+# field -> (low, high, low_inclusive, unit, integer)
+_RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
+    "duration_s": (0.0, 30 * DAY_S, False, "s", False),
+    "t_on_s": (1e-3, DAY_S, True, "s", False),
+    "t_off_s": (0.0, DAY_S, True, "s", False),
+    "t_pulse_s": (1e-3, DAY_S, True, "s", False),
+    "t_rest_s": (0.0, 7 * DAY_S, True, "s", False),
+    "dwell_s": (1e-3, DAY_S, True, "s", False),
+    "on_s": (1e-3, DAY_S, True, "s", False),
+    "count": (1, 10_000_000, True, "", True),
+    "current_a": (-10.0, 10.0, True, "A", False),
+    "current_a_m2": (-1e4, 1e4, True, "A/m²", False),
+    "rate_hz": (0.0, 100_000.0, False, "Hz", False),
+    "area_m2": (0.0, 1.0, False, "m²", False),
+    "v_min_v": (-10.0, 10.0, True, "V", False),
+    "v_max_v": (-10.0, 10.0, True, "V", False),
+    "max_charge_c": (0.0, 1e7, True, "C", False),
+    "max_duration_s": (0.0, 30 * DAY_S, True, "s", False),
+    "watchdog_s": (0.0, 600.0, True, "s", False),
+    "load_n": (-1e5, 1e5, True, "N", False),
+}
+CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
+CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
+_COMMON = ("kind", "label", "streams")
+STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # kind: (required, optional)
+    "rest": (("duration_s",), ()),
+    "calibration_hold": (("duration_s",), ("load_n", "mass_kg")),
+    "constant": ((), ("current_a", "current_a_m2", "cutoff")),
+    "pulse_train": (("t_on_s", "t_off_s", "count"), ("current_a", "current_a_m2", "cutoff")),
+    "gitt": (("t_pulse_s", "t_rest_s", "count"), ("current_a", "current_a_m2", "cutoff")),
+    "staircase": (
+        ("dwell_s", "on_s"),
+        ("start_a", "step_a", "stop_a", "start_a_m2", "step_a_m2", "stop_a_m2", "cutoff"),
+    ),
+    "repeat": (("count", "steps"), ()),
+}
+STREAM_NAMES = ("load", "fbg", "elec", "temp")
+G_M_S2 = 9.80665
+
+
+class ProtocolError(ValueError):
+    """A protocol file is invalid; `errors` lists every problem found."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: invalid protocol:\n  " + "\n  ".join(errors))
+
+
+def _range_text(name: str) -> str:
+    lo, hi, lo_incl, unit, integer = _RANGES[name]
+    kind = "an integer" if integer else "a number"
+    left = "[" if lo_incl else "("
+    return f"{kind} in {left}{lo:g}, {hi:g}] {unit}".rstrip()
+
+
+@dataclass
+class Step:
+    """One device-level step (after `repeat` expansion)."""
+
+    kind: str
+    params: dict[str, Any]
+    label: str = ""
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: str = ""  # where it came from in the file, e.g. steps[2].steps[0]
+
+    @property
+    def cutoff(self) -> dict[str, float]:
+        return dict(self.params.get("cutoff", {}))
+
+    def current(self, prefix: str = "current") -> tuple[str, float]:
+        """("a" or "a_m2", value) of the step's current."""
+        if f"{prefix}_a" in self.params:
+            return "a", float(self.params[f"{prefix}_a"])
+        return "a_m2", float(self.params[f"{prefix}_a_m2"])
+
+    def nominal_duration_s(self) -> float | None:
+        """Device time the step takes without cutoffs (None: until a cutoff)."""
+        p = self.params
+        if self.kind in ("rest", "calibration_hold"):
+            return float(p["duration_s"])
+        if self.kind == "pulse_train":
+            return float(p["count"]) * (float(p["t_on_s"]) + float(p["t_off_s"]))
+        if self.kind == "gitt":
+            return float(p["count"]) * (float(p["t_pulse_s"]) + float(p["t_rest_s"]))
+        if self.kind == "staircase":
+            return staircase_levels(self) * float(p["dwell_s"])
+        md = float(self.cutoff.get("max_duration_s", 0.0))
+        return md or None
+
+
+def staircase_levels(step: Step) -> int:
+    sfx = "_a" if "start_a" in step.params else "_a_m2"
+    start = float(step.params["start" + sfx])
+    inc = float(step.params["step" + sfx])
+    stop = float(step.params["stop" + sfx])
+    return int(math.floor((stop - start) / inc + 1e-9)) + 1
+
+
+@dataclass
+class Protocol:
+    name: str
+    description: str
+    cell: dict[str, Any]
+    safety: dict[str, Any]
+    streams: dict[str, dict[str, Any]]
+    steps: list[Step]  # expanded: repeats unrolled
+    source: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def area_m2(self) -> float | None:
+        a = self.cell.get("area_m2")
+        return float(a) if a is not None else None
+
+    def nominal_duration_s(self) -> float | None:
+        total = 0.0
+        for s in self.steps:
+            d = s.nominal_duration_s()
+            if d is None:
+                return None
+            total += d
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        """What goes into a recording's metadata: the file as written, plus its source."""
+        return {"source": self.source, "name": self.name, "file": self.raw}
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def err(self, path: str, msg: str) -> None:
+        self.errors.append(f"{path}: {msg}")
+
+    def number(self, path: str, name: str, value: Any) -> float | None:
+        lo, hi, lo_incl, _unit, integer = _RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.err(path, f"{value!r} is not a number; allowed: {_range_text(name)}")
+            return None
+        if integer and not (isinstance(value, int) or float(value).is_integer()):
+            self.err(path, f"{value!r} is not an integer; allowed: {_range_text(name)}")
+            return None
+        v = float(value)
+        ok = (v >= lo if lo_incl else v > lo) and v <= hi and math.isfinite(v)
+        if not ok:
+            self.err(path, f"{value!r} is out of range; allowed: {_range_text(name)}")
+            return None
+        return v
+
+    def unknown(self, path: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.err(f"{path}.{key}" if path else key,
+                         f"unknown field; allowed here: {', '.join(allowed)}")
+
+    def streams(self, path: str, table: Any) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        if not isinstance(table, Mapping):
+            self.err(path, f"{table!r} must be a table of streams ({', '.join(STREAM_NAMES)})")
+            return out
+        for name, cfg in table.items():
+            p = f"{path}.{name}"
+            if name not in STREAM_NAMES:
+                self.err(p, f"unknown stream; allowed: {', '.join(STREAM_NAMES)}")
+                continue
+            if not isinstance(cfg, Mapping):
+                self.err(p, "must be a table like { rate_hz = 100, enabled = true }")
+                continue
+            self.unknown(p, cfg, ("rate_hz", "enabled"))
+            if "rate_hz" in cfg:
+                self.number(f"{p}.rate_hz", "rate_hz", cfg["rate_hz"])
+            if "enabled" in cfg and not isinstance(cfg["enabled"], bool):
+                self.err(f"{p}.enabled", f"{cfg['enabled']!r} must be true or false")
+            out[name] = dict(cfg)
+        return out
+
+    def cutoff(self, path: str, table: Any) -> None:
+        if not isinstance(table, Mapping):
+            self.err(path, "must be a table like { v_max_v = 3.0 }")
+            return
+        self.unknown(path, table, CUTOFF_FIELDS)
+        vals = {k: self.number(f"{path}.{k}", k, v) for k, v in table.items() if k in _RANGES}
+        lo, hi = vals.get("v_min_v"), vals.get("v_max_v")
+        if lo is not None and hi is not None and lo >= hi:
+            self.err(path, f"v_min_v = {lo:g} must be below v_max_v = {hi:g}")
+
+    def steps(self, path: str, items: Any, depth: int = 0) -> list[Step]:
+        out: list[Step] = []
+        if not isinstance(items, list) or not items:
+            self.err(path, "needs at least one step ([[steps]] tables)")
+            return out
+        for k, item in enumerate(items):
+            p = f"{path}[{k}]"
+            if not isinstance(item, Mapping):
+                self.err(p, "must be a table")
+                continue
+            kind = item.get("kind")
+            if kind not in STEP_KINDS:
+                self.err(f"{p}.kind", f"{kind!r} is not a step kind; allowed: "
+                         f"{', '.join(STEP_KINDS)}")
+                continue
+            required, optional = STEP_KINDS[kind]
+            self.unknown(p, item, _COMMON + required + optional)
+            for r in required:
+                if r not in item:
+                    self.err(f"{p}.{r}", f"missing (required for {kind})")
+            if kind == "repeat":
+                n = self.number(f"{p}.count", "count", item.get("count", 1))
+                if depth > 3:
+                    self.err(p, "repeats nested more than 4 deep")
+                    continue
+                inner = self.steps(f"{p}.steps", item.get("steps"), depth + 1)
+                for _ in range(int(n or 1)):
+                    out.extend(inner)
+                continue
+            params: dict[str, Any] = {}
+            for key, value in item.items():
+                if key in _RANGES:
+                    self.number(f"{p}.{key}", key, value)
+                    params[key] = value
+                elif key == "mass_kg":
+                    if not isinstance(value, int | float) or not 0 <= value <= 1e4:
+                        self.err(f"{p}.mass_kg", f"{value!r} out of range; allowed: a number in "
+                                 "[0, 10000] kg")
+                    else:
+                        params["load_n"] = float(value) * G_M_S2
+                        params["mass_kg"] = value
+                elif key == "cutoff":
+                    self.cutoff(f"{p}.cutoff", value)
+                    params["cutoff"] = dict(value) if isinstance(value, Mapping) else {}
+                elif key in ("start_a", "step_a", "stop_a"):
+                    self.number(f"{p}.{key}", "current_a", value)
+                    params[key] = value
+                elif key in ("start_a_m2", "step_a_m2", "stop_a_m2"):
+                    self.number(f"{p}.{key}", "current_a_m2", value)
+                    params[key] = value
+            if kind in ("constant", "pulse_train", "gitt"):
+                has = [c for c in ("current_a", "current_a_m2") if c in item]
+                if len(has) != 1:
+                    self.err(p, f"{kind} needs exactly one of current_a (A) or current_a_m2 "
+                             f"(A/m²); got {has or 'none'}")
+                if kind == "constant" and not (item.get("cutoff") or {}):
+                    self.err(f"{p}.cutoff", "a constant-current step needs a cutoff "
+                             "(v_min_v, v_max_v, max_charge_c or max_duration_s)")
+            if kind == "staircase":
+                self._staircase(p, item)
+            if kind in ("pulse_train", "gitt") and "t_on_s" in item and "t_off_s" in item:
+                pass
+            label = item.get("label", "")
+            if not isinstance(label, str):
+                self.err(f"{p}.label", f"{label!r} must be a string")
+                label = ""
+            streams = self.streams(f"{p}.streams", item["streams"]) if "streams" in item else {}
+            out.append(Step(kind, params, label, streams, p))
+        return out
+
+    def _staircase(self, p: str, item: Mapping[str, Any]) -> None:
+        a = all(k in item for k in ("start_a", "step_a", "stop_a"))
+        am2 = all(k in item for k in ("start_a_m2", "step_a_m2", "stop_a_m2"))
+        if a == am2:
+            self.err(p, "staircase needs start/step/stop all in A (start_a, step_a, stop_a) "
+                     "or all in A/m² (start_a_m2, step_a_m2, stop_a_m2)")
+            return
+        sfx = "_a" if a else "_a_m2"
+        start, inc, stop = (item["start" + sfx], item["step" + sfx], item["stop" + sfx])
+        if isinstance(inc, int | float) and isinstance(start, int | float) and isinstance(
+            stop, int | float
+        ):
+            if inc == 0 or (stop - start) / inc < 0:
+                self.err(f"{p}.step{sfx}", f"{inc!r} does not lead from start {start!r} to "
+                         f"stop {stop!r}; allowed: nonzero, with the sign of stop - start")
+            elif (stop - start) / inc > 100_000:
+                self.err(f"{p}.step{sfx}", f"{inc!r} gives more than 100000 levels")
+        on, dwell = item.get("on_s"), item.get("dwell_s")
+        if isinstance(on, int | float) and isinstance(dwell, int | float) and on > dwell:
+            self.err(f"{p}.on_s", f"{on!r} is longer than dwell_s = {dwell!r}; allowed: "
+                     f"(0, dwell_s]")
+
+
+def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Protocol:
+    """Validate a parsed TOML document; raise ProtocolError listing every problem."""
+    c = _Checker()
+    c.unknown("", data, ("protocol", "cell", "safety", "streams", "steps"))
+    head = data.get("protocol", {})
+    if not isinstance(head, Mapping):
+        c.err("protocol", "must be a table with name and description")
+        head = {}
+    c.unknown("protocol", head, ("name", "description", "source", "seed"))
+    name = head.get("name", Path(source).stem)
+    cell = data.get("cell", {})
+    if not isinstance(cell, Mapping):
+        c.err("cell", "must be a table like { area_m2 = 3.85e-5 }")
+        cell = {}
+    c.unknown("cell", cell, ("area_m2", "label", "diameter_m"))
+    if "area_m2" in cell:
+        c.number("cell.area_m2", "area_m2", cell["area_m2"])
+    safety = data.get("safety", {})
+    if not isinstance(safety, Mapping):
+        c.err("safety", "must be a table like { v_min_v = 0.0, v_max_v = 4.2 }")
+        safety = {}
+    c.unknown("safety", safety, ("v_min_v", "v_max_v", "watchdog_s"))
+    for key in ("v_min_v", "v_max_v", "watchdog_s"):
+        if key in safety:
+            c.number(f"safety.{key}", key, safety[key])
+    if (
+        isinstance(safety.get("v_min_v"), int | float)
+        and isinstance(safety.get("v_max_v"), int | float)
+        and safety["v_min_v"] >= safety["v_max_v"]
+    ):
+        c.err("safety", f"v_min_v = {safety['v_min_v']} must be below v_max_v = "
+              f"{safety['v_max_v']}")
+    streams = c.streams("streams", data.get("streams", {}))
+    steps = c.steps("steps", data.get("steps"))
+    uses_density = any(
+        any(k.endswith("_a_m2") for k in s.params) for s in steps
+    )
+    if uses_density and "area_m2" not in cell:
+        c.err("cell.area_m2", "missing; steps give currents in A/m² so the cell area is needed")
+    if c.errors:
+        raise ProtocolError(source, c.errors)
+    return Protocol(
+        name=str(name),
+        description=str(head.get("description", "")),
+        cell=dict(cell),
+        safety=dict(safety),
+        streams=streams,
+        steps=steps,
+        source=source,
+        raw=dict(data),
+    )
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and validate a TOML protocol file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ProtocolError(str(p), [f"cannot read: {e}"]) from e
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ProtocolError(str(p), [f"not valid TOML: {e}"]) from e
+    return parse_protocol(data, str(p))
