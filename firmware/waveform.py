@@ -235,7 +235,11 @@ class Waveform:
         if on:
             src.set_code(code)
             src.enable(True)
-            self.setpoint_a = src.code_to_amps(code)
+            # Reuse the float made when the command was validated: on ports with boxed
+            # floats a fresh one per pulse edge would allocate. Staircase steps change the
+            # level, so they make one new float per step (every dwell, seconds apart).
+            plan = self.plan
+            self.setpoint_a = plan.amps if code == plan.code else src.code_to_amps(code)
             st = defs.ELEC_OUTPUT_ON
             if self.plan.kind == PULSE or self.plan.kind == STAIRCASE:
                 st |= defs.ELEC_PULSE_ON
