@@ -262,6 +262,10 @@ class Rig:
         self._capture = bytearray()  # first bytes received, for diagnostics
         self._last_rx_wall = time.monotonic()
         self._resync_thread: threading.Thread | None = None
+        self._clock_first: tuple[float, float] | None = None  # (wall, device) seconds
+        self._clock_last: tuple[float, float] | None = None
+        self._watchdog_set_s: float | None = None
+        self._clock_boot = 0
 
     # ---- opening and closing --------------------------------------------------------------
     @classmethod
@@ -544,6 +548,7 @@ class Rig:
         """Current off when the host is silent for `timeout_s` (0 disables)."""
         fields = {"timeout_ms": int(round(timeout_s * 1000))}
         ack = self.command(defs.CMD_SET_WATCHDOG, **fields)
+        self._watchdog_set_s = float(timeout_s) or None
         self._remember("watchdog", defs.CMD_SET_WATCHDOG, fields)
         return ack
 
@@ -858,6 +863,12 @@ class Rig:
             self._board_rebooted("boot flag on a sample frame")
         records = sb.records
         t_s = self.time.unwrap(records["t_us"])
+        if len(t_s):
+            point = (time.monotonic(), float(t_s[-1]))
+            with self._lock:
+                if self._clock_first is None or self.boots != self._clock_boot:
+                    self._clock_first, self._clock_boot = point, self.boots
+                self._clock_last = point
         block = Block(
             self.stream_name(sid), sid, int(sb.first_index), records, t_s, flags, self.boots
         )
@@ -956,9 +967,31 @@ class Rig:
         if self._streaming:
             self.set_streaming(True)
 
-    def _heartbeat_loop(self) -> None:
+    def clock_ratio(self) -> float:
+        """Device seconds per wall second (1 for a real board; N for an emulator at speed N),
+        measured from the samples and events seen, else taken from the emulator."""
+        with self._lock:
+            first, last = self._clock_first, self._clock_last
+        if first is not None and last is not None and last[0] - first[0] > 0.5:
+            return max(1e-3, (last[1] - first[1]) / (last[0] - first[0]))
+        emu = self.link.emulator
+        return float(getattr(emu, "speed", 1.0) or 1.0) if emu is not None else 1.0
+
+    def _watchdog_device_s(self) -> float:
+        if self._watchdog_set_s:
+            return self._watchdog_set_s
+        limits = dict(getattr(self.hello, "limits", {}) or {})
+        return float(limits.get("default_watchdog_ms", 5000.0)) / 1000.0
+
+    def _heartbeat_interval_s(self) -> float:
+        """At most `heartbeat_s`, and a quarter of the watchdog in wall time (an emulated
+        board's watchdog runs on its accelerated clock)."""
         assert self.heartbeat_s
-        while not self._closing.wait(self.heartbeat_s):
+        wd_wall = self._watchdog_device_s() / self.clock_ratio()
+        return max(0.005, min(self.heartbeat_s, wd_wall / 4))
+
+    def _heartbeat_loop(self) -> None:
+        while not self._closing.wait(self._heartbeat_interval_s()):
             if not self._link_up.is_set():
                 continue
             seq = self._next_seq()

@@ -54,7 +54,7 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "t_rest_s": (0.0, 7 * DAY_S, True, "s", False),
     "dwell_s": (1e-3, DAY_S, True, "s", False),
     "on_s": (1e-3, DAY_S, True, "s", False),
-    "count": (1, 10_000_000, True, "", True),
+    "count": (1, 65_535, True, "", True),  # the firmware counts pulses in 16 bits
     "current_a": (-10.0, 10.0, True, "A", False),
     "current_a_m2": (-1e4, 1e4, True, "A/m²", False),
     "rate_hz": (0.0, 100_000.0, False, "Hz", False),
