@@ -1,0 +1,159 @@
+"""Protocol files: the shipped examples load; invalid files name field, value and range."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from host_sdk import wire
+from host_sdk.protocols import ProtocolError, check_against_board, load_protocol, parse_protocol
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml"))
+
+BASE = """
+[protocol]
+name = "t"
+[cell]
+area_m2 = 3.85e-5
+[streams]
+elec = { rate_hz = 100 }
+"""
+
+
+def _parse(steps: str, base: str = BASE) -> object:
+    return parse_protocol(tomllib.loads(base + steps), "t.toml")
+
+
+def _errors(steps: str, base: str = BASE) -> list[str]:
+    with pytest.raises(ProtocolError) as e:
+        _parse(steps, base)
+    return e.value.errors
+
+
+def test_examples_exist_and_validate() -> None:
+    names = {p.name for p in EXAMPLES}
+    assert {"seed004_pulsed_stripping.toml", "seed004_staircase.toml", "seed000_gitt.toml",
+            "seed001_stack_pressure_cycling.toml"} <= names
+    for p in EXAMPLES:
+        proto = load_protocol(p)
+        assert proto.steps, p
+
+
+def test_seed004_examples_match_the_paper() -> None:
+    pulsed = load_protocol(next(p for p in EXAMPLES if p.name == "seed004_pulsed_stripping.toml"))
+    trains = [s for s in pulsed.steps if s.kind == "pulse_train"]
+    assert [s.params["t_off_s"] for s in trains] == [0.1, 0.5, 1.0, 2.0, 5.0, 10.0]
+    assert all(s.params["t_on_s"] == 1.0 and s.params["current_a_m2"] == 10.0 for s in trains)
+    assert all(s.cutoff == {"v_max_v": 3.0} for s in trains)
+    stair = load_protocol(next(p for p in EXAMPLES if p.name == "seed004_staircase.toml"))
+    st = next(s for s in stair.steps if s.kind == "staircase")
+    assert (st.params["start_a_m2"], st.params["step_a_m2"], st.params["stop_a_m2"]) == (
+        0.5, 0.1, 10.0)
+    assert (st.params["dwell_s"], st.params["on_s"]) == (40.0, 5.0)
+    assert st.nominal_duration_s() == pytest.approx(96 * 40.0)
+
+
+def test_repeat_is_expanded() -> None:
+    p = load_protocol(next(x for x in EXAMPLES if x.name.startswith("seed001")))
+    kinds = [s.kind for s in p.steps]
+    assert kinds[:2] == ["calibration_hold", "rest"] and kinds.count("constant") == 6
+
+
+def test_out_of_range_names_field_value_and_range() -> None:
+    errs = _errors("""
+[[steps]]
+kind = "pulse_train"
+current_a_m2 = 10.0
+t_on_s = -1.0
+t_off_s = 0.5
+count = 10
+""")
+    assert errs == ["steps[0].t_on_s: -1.0 is out of range; allowed: a number in [0.001, 86400] s"]
+
+
+def test_several_errors_reported_together() -> None:
+    errs = _errors("""
+[[steps]]
+kind = "rest"
+duration_s = "long"
+
+[[steps]]
+kind = "wiggle"
+
+[[steps]]
+kind = "constant"
+current_a = 0.001
+cutoff = { v_min_v = 3.0, v_max_v = 2.0 }
+
+[[steps]]
+kind = "gitt"
+current_a = 0.001
+t_pulse_s = 10
+t_rest_s = 10
+count = 100000
+colour = "red"
+""")
+    text = "\n".join(errs)
+    assert "steps[0].duration_s: 'long' is not a number" in text
+    assert "steps[1].kind: 'wiggle' is not a step kind; allowed: rest" in text
+    assert "steps[2].cutoff: v_min_v = 3 must be below v_max_v = 2" in text
+    assert "steps[3].count: 100000 is out of range; allowed: an integer in [1, 65535]" in text
+    assert "steps[3].colour: unknown field" in text
+
+
+def test_current_needs_exactly_one_unit_and_area_for_density() -> None:
+    errs = _errors("""
+[[steps]]
+kind = "constant"
+current_a = 0.001
+current_a_m2 = 10
+cutoff = { max_duration_s = 10 }
+""")
+    assert any("exactly one of current_a" in e for e in errs)
+    errs = _errors("""
+[[steps]]
+kind = "constant"
+current_a_m2 = 10
+cutoff = { max_duration_s = 10 }
+""", base='[protocol]\nname = "t"\n')
+    assert any(e.startswith("cell.area_m2: missing") for e in errs)
+
+
+def test_staircase_checks() -> None:
+    errs = _errors("""
+[[steps]]
+kind = "staircase"
+start_a_m2 = 1.0
+step_a_m2 = -0.1
+stop_a_m2 = 10.0
+dwell_s = 40
+on_s = 50
+""")
+    assert any(e.startswith("steps[0].step_a_m2: -0.1 does not lead") for e in errs)
+    assert any(e.startswith("steps[0].on_s: 50 is longer than dwell_s") for e in errs)
+
+
+def test_unknown_stream_and_bad_rate() -> None:
+    errs = _errors('[[steps]]\nkind = "rest"\nduration_s = 1\n',
+                   base='[streams]\npressure = { rate_hz = 1 }\nelec = { rate_hz = -5 }\n')
+    assert "streams.pressure: unknown stream; allowed: load, fbg, elec, temp" in errs
+    assert any(e.startswith("streams.elec.rate_hz: -5 is out of range; allowed: a number in "
+                            "(0, 100000] Hz") for e in errs)
+
+
+def test_board_limits_checked_before_running() -> None:
+    p = load_protocol(next(x for x in EXAMPLES if x.name == "seed004_pulsed_stripping.toml"))
+    hello = wire.reference_hello(limits={"max_current_a": 1e-4, "max_rate_elec_hz": 50.0})
+    errs = check_against_board(p, hello)
+    assert any(e.startswith("steps[1].current_a_m2: 10.0 is 0.000385 A; allowed on board "
+                            "reference: up to 0.0001 A") for e in errs)
+    assert any(e.startswith("streams.elec.rate_hz: 100") for e in errs)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[steps]\nkind=")
+    with pytest.raises(ProtocolError, match="not valid TOML"):
+        load_protocol(bad)
