@@ -55,8 +55,9 @@ def bench_record_write(seconds: float = 2.0) -> dict[str, Any]:
                 # producers hand blocks of ~a frame run; split like the decoder would
                 for part in np.array_split(rec, 50):
                     t_s = part["t_us"] * 1e-6
-                    r.add_block(SimpleNamespace(stream=name, records=part, t_s=t_s,
-                                                first_index=first[name]))
+                    r.add_block(
+                        SimpleNamespace(stream=name, records=part, t_s=t_s, first_index=first[name])
+                    )
                     first[name] += len(part)
                     raw_bytes += part.nbytes
             r.flush()
@@ -65,10 +66,15 @@ def bench_record_write(seconds: float = 2.0) -> dict[str, Any]:
         file_mb = path.stat().st_size / 1e6
     mb_s = raw_bytes / elapsed / 1e6
     base = _raw_stream_rate_b_s(hello) / 1e6
-    return {"name": "record_write_mb_per_s", "value": mb_s, "unit": "MB/s",
-            "baseline": base, "ratio": mb_s / base,
-            "note": f"raw record bytes; baseline = all reference streams at their rates; "
-                    f"file {file_mb:.0f} MB"}
+    return {
+        "name": "record_write_mb_per_s",
+        "value": mb_s,
+        "unit": "MB/s",
+        "baseline": base,
+        "ratio": mb_s / base,
+        "note": f"raw record bytes; baseline = all reference streams at their rates; "
+        f"file {file_mb:.0f} MB",
+    }
 
 
 def bench_client_cpu(
@@ -79,15 +85,24 @@ def bench_client_cpu(
 ) -> dict[str, Any]:
     from host_sdk.client import Rig
 
-
     if emulated:
-        cmd = [sys.executable, "-c", "import sys; from host_sdk.emulator import "
-               "run_emulator_cli; sys.exit(run_emulator_cli(sys.argv[1:]))",
-               "--scenario", "nak50_pulsed", "--speed", str(speed), "--seed", "1"]
+        cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from host_sdk.emulator import "
+            "run_emulator_cli; sys.exit(run_emulator_cli(sys.argv[1:]))",
+            "--scenario",
+            "nak50_pulsed",
+            "--speed",
+            str(speed),
+            "--seed",
+            "1",
+        ]
     else:  # the loopback board of the tests, behind a pty in its own process
         cmd = [sys.executable, "-m", "tests.sdk.ptyboard"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert proc.stdout is not None
         port = proc.stdout.readline().strip()
@@ -114,10 +129,15 @@ def bench_client_cpu(
     frac = (c1 - c0) / (w1 - w0)
     received = (n1 - n0) / (w1 - w0)
     name = "client_cpu_fraction" + ("_emulated_board" if emulated else "")
-    return {"name": name, "value": frac, "unit": "cpu/wall",
-            "baseline": 1.0, "ratio": frac,
-            "note": f"{received:.0f} samples/s received ({samples_per_s:.0f} asked), "
-                    f"{lost} lost, {'emulated board' if emulated else 'loopback board'}"}
+    return {
+        "name": name,
+        "value": frac,
+        "unit": "cpu/wall",
+        "baseline": 1.0,
+        "ratio": frac,
+        "note": f"{received:.0f} samples/s received ({samples_per_s:.0f} asked), "
+        f"{lost} lost, {'emulated board' if emulated else 'loopback board'}",
+    }
 
 
 def run() -> list[dict[str, Any]]:

@@ -75,15 +75,21 @@ class Calibration:
         fb = d.get("fbg")
         return cls(
             load_cell=LoadCellCalibration(
-                float(lc["tare_counts"]), float(lc["span_n_per_count"]),
+                float(lc["tare_counts"]),
+                float(lc["span_n_per_count"]),
                 [tuple(p) for p in lc.get("points", [])],  # type: ignore[misc]
                 float(lc.get("rms_residual_n", 0.0)),
-            ) if lc else None,
+            )
+            if lc
+            else None,
             fbg=FbgCalibration(
                 {k: float(v) for k, v in fb["reference_wavelengths_m"].items()},
-                fb.get("reference_grating"), float(fb.get("p_e", P_E)),
+                fb.get("reference_grating"),
+                float(fb.get("p_e", P_E)),
                 float(fb.get("thermal_per_k", THERMAL_PER_K)),
-            ) if fb else None,
+            )
+            if fb
+            else None,
             area_m2=float(d["area_m2"]) if d.get("area_m2") is not None else None,
             unique_id=str(d.get("unique_id", "")),
             created_utc=str(d.get("created_utc", "")),
@@ -112,7 +118,9 @@ def fit_load_cell(counts: list[float], loads_n: list[float]) -> LoadCellCalibrat
     tare = -off / span
     res = (x - tare) * span - f
     return LoadCellCalibration(
-        float(tare), float(span), [(float(a), float(b)) for a, b in zip(x, f, strict=True)],
+        float(tare),
+        float(span),
+        [(float(a), float(b)) for a, b in zip(x, f, strict=True)],
         float(np.sqrt(np.mean(res**2))),
     )
 
@@ -152,6 +160,7 @@ def si_channels(rec: Any, cal: Calibration | None = None) -> dict[str, Any]:
         area = rec.protocol["file"].get("cell", {}).get("area_m2")
     load = rec.streams.get("load")
     if load is not None and len(load):
+        force: np.ndarray | None
         if cal.load_cell is not None:
             force = cal.load_cell.force_n(load.records["counts"])
         else:

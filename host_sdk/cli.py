@@ -46,81 +46,141 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = _add(sub, "ports", "List serial ports and the known boards.", "stressrig ports --probe")
-    s.add_argument("--probe", action="store_true",
-                   help="ask each serial port for a HELLO (2 s each) to find stressrig boards")
+    s.add_argument(
+        "--probe",
+        action="store_true",
+        help="ask each serial port for a HELLO (2 s each) to find stressrig boards",
+    )
 
-    s = _add(sub, "emulate", "Run an emulated board behind a pty (and optionally TCP).",
-             "stressrig emulate --scenario nak50_pulsed --speed 50 --tcp 5555")
-    s.add_argument("emu_args", nargs=argparse.REMAINDER,
-                   help="--scenario NAME --speed N --seed S --tcp PORT --list")
+    s = _add(
+        sub,
+        "emulate",
+        "Run an emulated board behind a pty (and optionally TCP).",
+        "stressrig emulate --scenario nak50_pulsed --speed 50 --tcp 5555",
+    )
+    s.add_argument(
+        "emu_args",
+        nargs=argparse.REMAINDER,
+        help="--scenario NAME --speed N --seed S --tcp PORT --list",
+    )
 
-    s = _add(sub, "info", "Show a board's HELLO (ids, firmware, streams, limits) and STATUS.",
-             "stressrig info --port /dev/ttyACM0")
+    s = _add(
+        sub,
+        "info",
+        "Show a board's HELLO (ids, firmware, streams, limits) and STATUS.",
+        "stressrig info --port /dev/ttyACM0",
+    )
     s.add_argument("--port", required=True)
     s.add_argument("--json", action="store_true", help="print JSON")
 
     for name, help_, example in (
-        ("record", "Record streams to HDF5 for a duration, optionally running a protocol.",
-         "stressrig record --port emu://nak50_pulsed?speed=20 --duration 60 "
-         "--streams elec:100,load:10 --out run.h5"),
-        ("run", "Run an experiment protocol (TOML) and record it.",
-         "stressrig run examples/seed004_staircase.toml --port emu://nak50_pulsed?speed=50 "
-         "--out staircase.h5"),
+        (
+            "record",
+            "Record streams to HDF5 for a duration, optionally running a protocol.",
+            "stressrig record --port emu://nak50_pulsed?speed=20 --duration 60 "
+            "--streams elec:100,load:10 --out run.h5",
+        ),
+        (
+            "run",
+            "Run an experiment protocol (TOML) and record it.",
+            "stressrig run examples/seed004_staircase.toml --port emu://nak50_pulsed?speed=50 "
+            "--out staircase.h5",
+        ),
     ):
         s = _add(sub, name, help_, example)
         if name == "run":
             s.add_argument("protocol", help="protocol file (TOML), see examples/")
         else:
             s.add_argument("--protocol", help="also run this protocol file (TOML)")
-            s.add_argument("--duration", type=float, default=None,
-                           help="seconds of wall time to record (default: until the "
-                           "protocol ends, or Ctrl-C)")
+            s.add_argument(
+                "--duration",
+                type=float,
+                default=None,
+                help="seconds of wall time to record (default: until the protocol ends, or Ctrl-C)",
+            )
         s.add_argument("--port", required=True)
         s.add_argument("--out", default=None, help="recording file (.h5); default: timestamped")
-        s.add_argument("--streams", default=None,
-                       help="NAME:RATE_HZ list, e.g. elec:100,load:10 (others disabled)")
+        s.add_argument(
+            "--streams",
+            default=None,
+            help="NAME:RATE_HZ list, e.g. elec:100,load:10 (others disabled)",
+        )
         s.add_argument("--calibration", default=None, help="calibration JSON to store")
         s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    s = _add(sub, "calibrate", "Calibrate the load cell (tare + span with known weights) or "
-             "record FBG reference wavelengths; writes/updates a calibration JSON.",
-             "stressrig calibrate load --port /dev/ttyACM0 --loads-n 0,49.03,98.07 "
-             "--area-m2 6.362e-5 --out cal.json")
+    s = _add(
+        sub,
+        "calibrate",
+        "Calibrate the load cell (tare + span with known weights) or "
+        "record FBG reference wavelengths; writes/updates a calibration JSON.",
+        "stressrig calibrate load --port /dev/ttyACM0 --loads-n 0,49.03,98.07 "
+        "--area-m2 6.362e-5 --out cal.json",
+    )
     s.add_argument("what", choices=["load", "fbg"])
     s.add_argument("--port", required=True)
     s.add_argument("--out", default="calibration.json")
-    s.add_argument("--loads-n", default=None, help="known loads in N, comma separated "
-                   "(0 = tare); or use --masses-kg")
+    s.add_argument(
+        "--loads-n",
+        default=None,
+        help="known loads in N, comma separated (0 = tare); or use --masses-kg",
+    )
     s.add_argument("--masses-kg", default=None, help="known masses in kg, comma separated")
     s.add_argument("--hold-s", type=float, default=5.0, help="averaging time per point (s)")
     s.add_argument("--area-m2", type=float, default=None, help="stack area for pressure")
-    s.add_argument("--reference-grating", default=None,
-                   help="strain-free FBG field (e.g. g1) used for temperature compensation")
-    s.add_argument("--yes", action="store_true",
-                   help="do not wait for Enter between points (scripted/emulated loads)")
+    s.add_argument(
+        "--reference-grating",
+        default=None,
+        help="strain-free FBG field (e.g. g1) used for temperature compensation",
+    )
+    s.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not wait for Enter between points (scripted/emulated loads)",
+    )
 
-    s = _add(sub, "analyze", "Analyse a recording: PNG plots and summary.json.",
-             "stressrig analyze run.h5 --out run_analysis")
+    s = _add(
+        sub,
+        "analyze",
+        "Analyse a recording: PNG plots and summary.json.",
+        "stressrig analyze run.h5 --out run_analysis",
+    )
     s.add_argument("recording")
     s.add_argument("--out", default=None, help="output folder (default: RECORDING_analysis)")
     s.add_argument("--calibration", default=None, help="calibration JSON (overrides stored)")
-    s.add_argument("--gitt-v-over-s-m", type=float, default=None,
-                   help="V/S (m) for GITT diffusion coefficients (film thickness, or R/3)")
+    s.add_argument(
+        "--gitt-v-over-s-m",
+        type=float,
+        default=None,
+        help="V/S (m) for GITT diffusion coefficients (film thickness, or R/3)",
+    )
 
-    s = _add(sub, "export", "Export a recording to CSV or Parquet (one file per stream).",
-             "stressrig export run.h5 --format parquet --out run_export")
+    s = _add(
+        sub,
+        "export",
+        "Export a recording to CSV or Parquet (one file per stream).",
+        "stressrig export run.h5 --format parquet --out run_export",
+    )
     s.add_argument("recording")
     s.add_argument("--format", choices=["csv", "parquet"], default="csv")
     s.add_argument("--out", default=None, help="output folder (default: next to the file)")
 
-    s = _add(sub, "flash", "Build the firmware for a board and copy it with mpremote.",
-             "stressrig flash --port /dev/ttyACM0 --board rp2040_pico")
+    s = _add(
+        sub,
+        "flash",
+        "Build the firmware for a board and copy it with mpremote.",
+        "stressrig flash --port /dev/ttyACM0 --board rp2040_pico",
+    )
     s.add_argument("--port", required=True)
     s.add_argument("--board", required=True, help="board name (a folder of boards/)")
     s.add_argument("--dry-run", action="store_true", help="print the commands only")
 
-    s = _add(sub, "demo", "Emulated board + short seed-004-style pulsed experiment: record, "
-             "analyse, write plots and summary.json.", "stressrig demo --out demo_out")
+    s = _add(
+        sub,
+        "demo",
+        "Emulated board + short seed-004-style pulsed experiment: record, "
+        "analyse, write plots and summary.json.",
+        "stressrig demo --out demo_out",
+    )
     s.add_argument("--out", default="stressrig_demo", help="output folder")
     s.add_argument("--speed", type=float, default=None, help="emulated clock speed-up")
     s.add_argument("--seed", type=int, default=1)
@@ -196,20 +256,32 @@ def record_session(
     if streams:
         for name, info in rig.streams.items():
             cfg = streams.get(name)
-            rig.configure_stream(name, rate_hz=float((cfg or {}).get("rate_hz", info.rate_hz)),
-                                 enabled=cfg is not None)
-    rec = Recorder.attach(rig, out, protocol=protocol.to_dict() if protocol else None,
-                          calibration=calibration, meta=meta)
+            rig.configure_stream(
+                name,
+                rate_hz=float((cfg or {}).get("rate_hz", info.rate_hz)),
+                enabled=cfg is not None,
+            )
+    rec = Recorder.attach(
+        rig,
+        out,
+        protocol=protocol.to_dict() if protocol else None,
+        calibration=calibration,
+        meta=meta,
+    )
     _install_live(rig)
     stop = threading.Event()
     result: dict[str, Any] = {}
     runner: threading.Thread | None = None
     if protocol is not None:
+
         def run() -> None:
             try:
                 r = run_protocol(rig, protocol, recorder=rec, stop=stop)
-                result["protocol"] = {"completed": r.completed, "stopped_by": r.stopped_by,
-                                      "steps": [vars(s) for s in r.steps]}
+                result["protocol"] = {
+                    "completed": r.completed,
+                    "stopped_by": r.stopped_by,
+                    "steps": [vars(s) for s in r.steps],
+                }
             except Exception as e:  # noqa: BLE001 - reported to the user below
                 result["error"] = f"{type(e).__name__}: {e}"
 
@@ -219,9 +291,16 @@ def record_session(
         rig.set_streaming(True)
     t0 = time.monotonic()
     total = duration_s if duration_s else None
-    bar = tqdm(total=total, unit="s", disable=not progress, dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s {postfix}" if total else
-               "{desc} {elapsed} {postfix}", desc=str(out.name))
+    bar = tqdm(
+        total=total,
+        unit="s",
+        disable=not progress,
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s {postfix}"
+        if total
+        else "{desc} {elapsed} {postfix}",
+        desc=str(out.name),
+    )
     try:
         while True:
             time.sleep(0.25)
@@ -230,7 +309,8 @@ def record_session(
             lost = sum(rig.lost_samples.values())
             bar.set_postfix_str(
                 f"t_dev={rig.device_time_s:.1f}s "
-                + " ".join(f"{v}{k}" for k, v in live.items()) + f" lost={lost}"
+                + " ".join(f"{v}{k}" for k, v in live.items())
+                + f" lost={lost}"
             )
             bar.n = min(elapsed, total) if total else elapsed
             bar.refresh()
@@ -245,8 +325,11 @@ def record_session(
         if runner is not None:
             runner.join(timeout=10)
         bar.close()
-        with_stats = {"lost_samples": rig.lost_samples, "reconnects": rig.reconnects,
-                      "board_reboots": rig.boots}
+        with_stats = {
+            "lost_samples": rig.lost_samples,
+            "reconnects": rig.reconnects,
+            "board_reboots": rig.boots,
+        }
         rec.close(**with_stats)
     result.update(path=str(out), records=dict(rec.records_written), **with_stats)
     return result
@@ -264,8 +347,9 @@ def cmd_ports(args: argparse.Namespace) -> int:
             try:
                 from host_sdk.client import Link, Rig
 
-                r = Rig(Link(dev), connect_timeout_s=2.0, heartbeat_s=None,
-                        check_versions=False).connect()
+                r = Rig(
+                    Link(dev), connect_timeout_s=2.0, heartbeat_s=None, check_versions=False
+                ).connect()
                 line += f"  -> {r.board_id} {r.unique_id} fw {r.firmware_version}"
                 r.close()
             except Exception as e:  # noqa: BLE001
@@ -300,15 +384,21 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(json.dumps({"hello": hello, "status": vars(status)}, indent=2, default=str))
             return 0
         fw = ".".join(map(str, rig.firmware_version))
-        print(f"board {rig.board_id}  unique id {rig.unique_id}  firmware {fw}  "
-              f"protocol {rig.hello.protocol_version}  on {rig.link.describe()}")
+        print(
+            f"board {rig.board_id}  unique id {rig.unique_id}  firmware {fw}  "
+            f"protocol {rig.hello.protocol_version}  on {rig.link.describe()}"
+        )
         for s in rig.hello.streams:
             fields = ", ".join(f"{f.name}[{f.unit}]" for f in s.fields)
-            print(f"  stream {s.id} {s.name:5s} {s.rate_hz:8.2f} Hz "
-                  f"{'on ' if s.enabled else 'off'} {s.record_format:8s} {fields}")
+            print(
+                f"  stream {s.id} {s.name:5s} {s.rate_hz:8.2f} Hz "
+                f"{'on ' if s.enabled else 'off'} {s.record_format:8s} {fields}"
+            )
         print("  limits: " + ", ".join(f"{k}={v:g}" for k, v in sorted(rig.hello.limits.items())))
-        print(f"  status: {status.state_name}, setpoint {status.setpoint_a:g} A, uptime "
-              f"{status.uptime_ms / 1000:.1f} s, heap free {status.heap_free} B")
+        print(
+            f"  status: {status.state_name}, setpoint {status.setpoint_a:g} A, uptime "
+            f"{status.uptime_ms / 1000:.1f} s, heap free {status.heap_free} B"
+        )
     return 0
 
 
@@ -326,9 +416,16 @@ def cmd_record(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_out(proto.name if proto else "recording")
     cal = json.loads(Path(args.calibration).read_text()) if args.calibration else None
     with _open_rig(args.port) as rig:
-        res = record_session(rig, out, protocol=proto, duration_s=getattr(args, "duration", None),
-                             streams=_parse_streams(args.streams), calibration=cal,
-                             progress=not args.no_progress, meta={"command": sys.argv[1:]})
+        res = record_session(
+            rig,
+            out,
+            protocol=proto,
+            duration_s=getattr(args, "duration", None),
+            streams=_parse_streams(args.streams),
+            calibration=cal,
+            progress=not args.no_progress,
+            meta={"command": sys.argv[1:]},
+        )
     print(json.dumps(res, indent=2, default=str))
     print(f"recording: {out.resolve()}")
     return 1 if "error" in res else 0
@@ -363,9 +460,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 print(f"  {f_n:10.3f} N  -> {c:14.1f} counts")
                 counts.append(c)
             cal.load_cell = fit_load_cell(counts, loads)
-            print(f"tare {cal.load_cell.tare_counts:.1f} counts, span "
-                  f"{cal.load_cell.span_n_per_count:.6g} N/count, rms residual "
-                  f"{cal.load_cell.rms_residual_n:.3g} N")
+            print(
+                f"tare {cal.load_cell.tare_counts:.1f} counts, span "
+                f"{cal.load_cell.span_n_per_count:.6g} N/count, rms residual "
+                f"{cal.load_cell.rms_residual_n:.3g} N"
+            )
         else:
             fbg = rig.streams["fbg"]
             rig.configure_stream("fbg", rate_hz=fbg.rate_hz, enabled=True)
@@ -388,11 +487,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from host_sdk.calibration import Calibration
     from host_sdk.recording.analyze import analyze_recording
 
-    out = Path(args.out) if args.out else Path(str(Path(args.recording).with_suffix("")) +
-                                                "_analysis")
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(str(Path(args.recording).with_suffix("")) + "_analysis")
+    )
     cal = Calibration.load(args.calibration) if args.calibration else None
-    summary = analyze_recording(args.recording, out, calibration=cal,
-                                v_over_s_m=args.gitt_v_over_s_m)
+    summary = analyze_recording(
+        args.recording, out, calibration=cal, v_over_s_m=args.gitt_v_over_s_m
+    )
     for p in summary["recording"]["problems"]:
         print(f"warning: {p}", file=sys.stderr)
     print(f"plots: {', '.join(summary['plots'])}")
@@ -404,11 +507,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from host_sdk.recording import export_recording, load_recording
 
     rec = load_recording(args.recording)
-    for p in rec.problems:
-        print(f"warning: {p}", file=sys.stderr)
+    for problem in rec.problems:
+        print(f"warning: {problem}", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.recording).parent
-    for p in export_recording(rec, out, args.format):
-        print(p)
+    for written in export_recording(rec, out, args.format):
+        print(written)
     return 0
 
 
@@ -427,9 +530,11 @@ def cmd_flash(args: argparse.Namespace) -> int:
         if not args.dry_run:
             r = subprocess.run(cmd, check=False)
             if r.returncode != 0:
-                print(f"stressrig flash: step failed ({r.returncode}); if the board runs the "
-                      "binary protocol, `stressrig` sends ENTER_REPL first: try again",
-                      file=sys.stderr)
+                print(
+                    f"stressrig flash: step failed ({r.returncode}); if the board runs the "
+                    "binary protocol, `stressrig` sends ENTER_REPL first: try again",
+                    file=sys.stderr,
+                )
                 return r.returncode
     return 0
 
@@ -463,8 +568,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(run_emulator_cli(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not args.command:
         parser.print_help()
         return 2

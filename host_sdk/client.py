@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -346,9 +346,10 @@ class Rig:
                 last = self.status()
             except (CommandTimeout, CommandRefused, BoardNotAnswering):
                 continue
-            if int(_name(last, "state", 0)) != defs.STATE_RUNNING and float(
-                _name(last, "setpoint_a", 0.0)
-            ) == 0.0:
+            if (
+                int(_name(last, "state", 0)) != defs.STATE_RUNNING
+                and float(_name(last, "setpoint_a", 0.0)) == 0.0
+            ):
                 return last
         raise RigError(
             f"could not verify that the current is off on {self.describe()} "
@@ -527,7 +528,11 @@ class Rig:
     def configure_stream(self, stream: str | int, *, rate_hz: float, enabled: bool = True) -> Any:
         """Enable/disable a stream and set its sample rate; the ACK holds the applied rate."""
         sid = self.stream_id(stream)
-        fields = {"stream": sid, "enabled": 1 if enabled else 0, "rate_hz": float(rate_hz)}
+        fields: dict[str, Any] = {
+            "stream": sid,
+            "enabled": 1 if enabled else 0,
+            "rate_hz": float(rate_hz),
+        }
         ack = self.command(defs.CMD_CONFIG_STREAM, **fields)
         self._remember(f"stream{sid}", defs.CMD_CONFIG_STREAM, fields)
         return ack
@@ -539,27 +544,27 @@ class Rig:
 
     def set_cell(self, area_m2: float) -> Any:
         """Electrode area used by the board for A/m² currents and current-density limits."""
-        fields = {"area_m2": float(area_m2)}
+        fields: dict[str, Any] = {"area_m2": float(area_m2)}
         ack = self.command(defs.CMD_SET_CELL, **fields)
         self._remember("cell", defs.CMD_SET_CELL, fields)
         return ack
 
     def set_watchdog(self, timeout_s: float) -> Any:
         """Current off when the host is silent for `timeout_s` (0 disables)."""
-        fields = {"timeout_ms": int(round(timeout_s * 1000))}
+        fields: dict[str, Any] = {"timeout_ms": int(round(timeout_s * 1000))}
         ack = self.command(defs.CMD_SET_WATCHDOG, **fields)
         self._watchdog_set_s = float(timeout_s) or None
         self._remember("watchdog", defs.CMD_SET_WATCHDOG, fields)
         return ack
 
     def set_voltage_window(self, v_min_v: float, v_max_v: float) -> Any:
-        fields = {"v_min_v": float(v_min_v), "v_max_v": float(v_max_v)}
+        fields: dict[str, Any] = {"v_min_v": float(v_min_v), "v_max_v": float(v_max_v)}
         ack = self.command(defs.CMD_SET_VOLTAGE_WINDOW, **fields)
         self._v_window = (float(v_min_v), float(v_max_v))
         self._remember("vwindow", defs.CMD_SET_VOLTAGE_WINDOW, fields)
         return ack
 
-    def _cutoff_fields(self, cutoffs: Cutoffs | None) -> dict[str, float]:
+    def _cutoff_fields(self, cutoffs: Cutoffs | None) -> dict[str, Any]:
         c = cutoffs or Cutoffs()
         lo, hi = self._v_window or self._limit_window()
         return {
@@ -834,8 +839,12 @@ class Rig:
             sid = _stream_id_of(msg.stream)
             self._add_gap(
                 GapMark(
-                    self.stream_name(sid), sid, int(msg.first_index), int(msg.count),
-                    self.time.now_s, "lost",
+                    self.stream_name(sid),
+                    sid,
+                    int(msg.first_index),
+                    int(msg.count),
+                    self.time.now_s,
+                    "lost",
                 )
             )
         elif isinstance(msg, wire.Log):
@@ -853,7 +862,9 @@ class Rig:
         if previous is not None and previous.unique_id != hello.unique_id:
             log.warning(
                 "a different board answers on %s: %s (was %s)",
-                self.link.describe(), hello.unique_id, previous.unique_id,
+                self.link.describe(),
+                hello.unique_id,
+                previous.unique_id,
             )
 
     def _on_samples(self, sb: Any) -> None:
@@ -886,8 +897,13 @@ class Rig:
         if int(ev.code) == defs.EV_BOOT and self.hello is not None and self.last_index:
             self._board_rebooted("boot event")
         e = RigEvent(
-            self.time.unwrap_one(int(ev.t_us)), int(ev.code), str(ev.name), int(ev.cause),
-            str(ev.cause_name), int(ev.index), float(ev.value),
+            self.time.unwrap_one(int(ev.t_us)),
+            int(ev.code),
+            str(ev.name),
+            int(ev.cause),
+            str(ev.cause_name),
+            int(ev.index),
+            float(ev.value),
         )
         with self._cond:
             self.events.append(e)
@@ -908,8 +924,11 @@ class Rig:
             self._add_gap(GapMark(self.stream_name(sid), sid, nxt, -1, self.time.now_s, kind))
 
     def _board_rebooted(self, why: str) -> None:
-        log.warning("%s rebooted (%s); marking a gap and re-applying the configuration",
-                    self.describe(), why)
+        log.warning(
+            "%s rebooted (%s); marking a gap and re-applying the configuration",
+            self.describe(),
+            why,
+        )
         self.boots += 1
         self._mark_all_streams("board_reset")
         self.last_index = {}
@@ -941,13 +960,13 @@ class Rig:
             self._link_up.set()
             self._start_resync(reapply=self._streaming)
             return
-        log.error("could not reopen %s within %.0f s", self.link.describe(),
-                  self.reconnect_timeout_s)
+        log.error(
+            "could not reopen %s within %.0f s", self.link.describe(), self.reconnect_timeout_s
+        )
         self._closing.set()
 
     def _start_resync(self, *, reapply: bool) -> None:
-        t = threading.Thread(target=self._resync, args=(reapply,), daemon=True,
-                             name="rig-resync")
+        t = threading.Thread(target=self._resync, args=(reapply,), daemon=True, name="rig-resync")
         self._resync_thread = t
         t.start()
 

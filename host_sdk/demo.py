@@ -109,11 +109,17 @@ def run_demo(
     rec_path = out / "recording.h5"
     say(f"starting the emulated board: {url}")
     with Rig.open(url) as rig:
-        say(f"board {rig.board_id} {rig.unique_id}, firmware "
-            f"{'.'.join(map(str, rig.firmware_version))} on {rig.link.device}")
-        rec = Recorder.attach(rig, rec_path, protocol=full.to_dict(),
-                              calibration={"area_m2": full.area_m2},
-                              meta={"demo": True, "url": url})
+        say(
+            f"board {rig.board_id} {rig.unique_id}, firmware "
+            f"{'.'.join(map(str, rig.firmware_version))} on {rig.link.device}"
+        )
+        rec = Recorder.attach(
+            rig,
+            rec_path,
+            protocol=full.to_dict(),
+            calibration={"area_m2": full.area_m2},
+            meta={"demo": True, "url": url},
+        )
         runs = []
         try:
             for k, _rest in enumerate(rests_s):
@@ -124,14 +130,16 @@ def run_demo(
                         raise RigError("the emulated board did not come back after a reset")
                     _wait(lambda: rig.hello is not None, 5.0)
                 series = parse_protocol(
-                    {**full.raw, "steps": full.raw["steps"][2 * k: 2 * k + 2]}, full.source
+                    {**full.raw, "steps": full.raw["steps"][2 * k : 2 * k + 2]}, full.source
                 )
                 t0 = time.monotonic()
                 result = run_protocol(rig, series, recorder=rec)
                 last = result.steps[-1]
-                say(f"  series {k + 1}/{len(rests_s)} ({last.label}): ended by {last.end_cause} "
+                say(
+                    f"  series {k + 1}/{len(rests_s)} ({last.label}): ended by {last.end_cause} "
                     f"after {last.t_end_s - last.t_start_s:.0f} s device time "
-                    f"({time.monotonic() - t0:.1f} s wall)")
+                    f"({time.monotonic() - t0:.1f} s wall)"
+                )
                 runs.append(result)
         finally:
             rec.close(lost_samples=rig.lost_samples, board_reboots=rig.boots)
@@ -146,9 +154,11 @@ def run_demo(
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     for row in summary.get("pulsed_stripping", []):
         if "capacity_mah_cm2" in row:
-            say(f"  rest {row.get('rest_s', float('nan')):g} s: critical stripping capacity "
+            say(
+                f"  rest {row.get('rest_s', float('nan')):g} s: critical stripping capacity "
                 f"{row['capacity_mah_cm2'] * 1000:.2f} µAh cm⁻² ({row['pulses']} pulses, "
-                f"{row['end_cause']})")
+                f"{row['end_cause']})"
+            )
     say(f"recording: {rec_path.resolve()}")
     for p in summary["plots"]:
         say(f"plot:      {Path(p).resolve()}")

@@ -125,7 +125,9 @@ class Link:
             _check_port_exists(self.url)
         try:
             self._port = serial.serial_for_url(
-                self.device, baudrate=self.baudrate, timeout=self.read_timeout_s,
+                self.device,
+                baudrate=self.baudrate,
+                timeout=self.read_timeout_s,
                 write_timeout=2.0,
             )
         except (serial.SerialException, OSError, ValueError) as e:

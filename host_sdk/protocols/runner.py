@@ -92,16 +92,32 @@ def _send(rig: Rig, step: Step) -> None:
         unit, value = step.current()
         kw = {"amplitude_a": value} if unit == "a" else {"amplitude_a_m2": value}
         if step.kind == "pulse_train":
-            rig.pulse_train(t_on_s=float(p["t_on_s"]), t_off_s=float(p["t_off_s"]),
-                            count=int(p["count"]), cutoffs=cut, **kw)
+            rig.pulse_train(
+                t_on_s=float(p["t_on_s"]),
+                t_off_s=float(p["t_off_s"]),
+                count=int(p["count"]),
+                cutoffs=cut,
+                **kw,
+            )
         else:
-            rig.gitt(t_pulse_s=float(p["t_pulse_s"]), t_rest_s=float(p["t_rest_s"]),
-                     count=int(p["count"]), cutoffs=cut, **kw)
+            rig.gitt(
+                t_pulse_s=float(p["t_pulse_s"]),
+                t_rest_s=float(p["t_rest_s"]),
+                count=int(p["count"]),
+                cutoffs=cut,
+                **kw,
+            )
     elif step.kind == "staircase":
         sfx = "_a" if "start_a" in p else "_a_m2"
-        rig.staircase(start=float(p["start" + sfx]), step=float(p["step" + sfx]),
-                      stop=float(p["stop" + sfx]), dwell_s=float(p["dwell_s"]),
-                      on_s=float(p["on_s"]), per_m2=sfx == "_a_m2", cutoffs=cut)
+        rig.staircase(
+            start=float(p["start" + sfx]),
+            step=float(p["step" + sfx]),
+            stop=float(p["stop" + sfx]),
+            dwell_s=float(p["dwell_s"]),
+            on_s=float(p["on_s"]),
+            per_m2=sfx == "_a_m2",
+            cutoffs=cut,
+        )
     else:  # pragma: no cover - the schema rejects other kinds
         raise ProtocolError("<run>", [f"{step.path}.kind: cannot run {step.kind!r}"])
 
@@ -150,14 +166,18 @@ def run_protocol(
         ev = _wait_end(rig, step, mark, t0, stop, stall_timeout_s)
         if ev is None:  # user stop
             rig.stop()
-            results.append(StepResult(i, step.path, step.kind, step.label, t0,
-                                      rig.device_time_s, "host_stop"))
+            results.append(
+                StepResult(i, step.path, step.kind, step.label, t0, rig.device_time_s, "host_stop")
+            )
             return RunResult(results, False, "user")
-        results.append(StepResult(i, step.path, step.kind, step.label, t0, ev.t_s,
-                                  ev.cause_name))
+        results.append(StepResult(i, step.path, step.kind, step.label, t0, ev.t_s, ev.cause_name))
         if ev.code == defs.EV_STOP_LATCHED or ev.cause in (
-            defs.CAUSE_WATCHDOG, defs.CAUSE_OVER_TEMP, defs.CAUSE_OVER_FORCE,
-            defs.CAUSE_OVER_CURRENT, defs.CAUSE_COMPLIANCE, defs.CAUSE_SENSOR_FAULT,
+            defs.CAUSE_WATCHDOG,
+            defs.CAUSE_OVER_TEMP,
+            defs.CAUSE_OVER_FORCE,
+            defs.CAUSE_OVER_CURRENT,
+            defs.CAUSE_COMPLIANCE,
+            defs.CAUSE_SENSOR_FAULT,
             defs.CAUSE_BOOT,
         ):
             return RunResult(results, False, ev.cause_name)
@@ -165,7 +185,11 @@ def run_protocol(
 
 
 def _wait_end(
-    rig: Rig, step: Step, mark: int, t0: float, stop: threading.Event | None,
+    rig: Rig,
+    step: Step,
+    mark: int,
+    t0: float,
+    stop: threading.Event | None,
     stall_timeout_s: float,
 ) -> Any:
     nominal = step.nominal_duration_s()
@@ -183,9 +207,13 @@ def _wait_end(
         if now_t != last_t:
             last_t, last_wall = now_t, time.monotonic()
         elif time.monotonic() - last_wall > stall_timeout_s:
-            raise RigError(f"{step.path} ({step.kind}): device time stopped at {now_t:.3f} s "
-                           f"for {stall_timeout_s:.0f} s; is the board streaming?")
+            raise RigError(
+                f"{step.path} ({step.kind}): device time stopped at {now_t:.3f} s "
+                f"for {stall_timeout_s:.0f} s; is the board streaming?"
+            )
         if limit is not None and now_t > limit:
             rig.stop()
-            raise RigError(f"{step.path} ({step.kind}): no waveform_end after "
-                           f"{now_t - t0:.1f} s of device time (nominal {nominal:.1f} s)")
+            raise RigError(
+                f"{step.path} ({step.kind}): no waveform_end after "
+                f"{now_t - t0:.1f} s of device time (nominal {nominal:.1f} s)"
+            )

@@ -200,8 +200,10 @@ class _Checker:
     def unknown(self, path: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         for key in table:
             if key not in allowed:
-                self.err(f"{path}.{key}" if path else key,
-                         f"unknown field; allowed here: {', '.join(allowed)}")
+                self.err(
+                    f"{path}.{key}" if path else key,
+                    f"unknown field; allowed here: {', '.join(allowed)}",
+                )
 
     def streams(self, path: str, table: Any) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -246,8 +248,9 @@ class _Checker:
                 continue
             kind = item.get("kind")
             if kind not in STEP_KINDS:
-                self.err(f"{p}.kind", f"{kind!r} is not a step kind; allowed: "
-                         f"{', '.join(STEP_KINDS)}")
+                self.err(
+                    f"{p}.kind", f"{kind!r} is not a step kind; allowed: {', '.join(STEP_KINDS)}"
+                )
                 continue
             required, optional = STEP_KINDS[kind]
             self.unknown(p, item, _COMMON + required + optional)
@@ -270,8 +273,10 @@ class _Checker:
                     params[key] = value
                 elif key == "mass_kg":
                     if not isinstance(value, int | float) or not 0 <= value <= 1e4:
-                        self.err(f"{p}.mass_kg", f"{value!r} out of range; allowed: a number in "
-                                 "[0, 10000] kg")
+                        self.err(
+                            f"{p}.mass_kg",
+                            f"{value!r} out of range; allowed: a number in [0, 10000] kg",
+                        )
                     else:
                         params["load_n"] = float(value) * G_M_S2
                         params["mass_kg"] = value
@@ -287,11 +292,17 @@ class _Checker:
             if kind in ("constant", "pulse_train", "gitt"):
                 has = [c for c in ("current_a", "current_a_m2") if c in item]
                 if len(has) != 1:
-                    self.err(p, f"{kind} needs exactly one of current_a (A) or current_a_m2 "
-                             f"(A/m²); got {has or 'none'}")
+                    self.err(
+                        p,
+                        f"{kind} needs exactly one of current_a (A) or current_a_m2 "
+                        f"(A/m²); got {has or 'none'}",
+                    )
                 if kind == "constant" and not (item.get("cutoff") or {}):
-                    self.err(f"{p}.cutoff", "a constant-current step needs a cutoff "
-                             "(v_min_v, v_max_v, max_charge_c or max_duration_s)")
+                    self.err(
+                        f"{p}.cutoff",
+                        "a constant-current step needs a cutoff "
+                        "(v_min_v, v_max_v, max_charge_c or max_duration_s)",
+                    )
             if kind == "staircase":
                 self._staircase(p, item)
             if kind in ("pulse_train", "gitt") and "t_on_s" in item and "t_off_s" in item:
@@ -308,23 +319,32 @@ class _Checker:
         a = all(k in item for k in ("start_a", "step_a", "stop_a"))
         am2 = all(k in item for k in ("start_a_m2", "step_a_m2", "stop_a_m2"))
         if a == am2:
-            self.err(p, "staircase needs start/step/stop all in A (start_a, step_a, stop_a) "
-                     "or all in A/m² (start_a_m2, step_a_m2, stop_a_m2)")
+            self.err(
+                p,
+                "staircase needs start/step/stop all in A (start_a, step_a, stop_a) "
+                "or all in A/m² (start_a_m2, step_a_m2, stop_a_m2)",
+            )
             return
         sfx = "_a" if a else "_a_m2"
         start, inc, stop = (item["start" + sfx], item["step" + sfx], item["stop" + sfx])
-        if isinstance(inc, int | float) and isinstance(start, int | float) and isinstance(
-            stop, int | float
+        if (
+            isinstance(inc, int | float)
+            and isinstance(start, int | float)
+            and isinstance(stop, int | float)
         ):
             if inc == 0 or (stop - start) / inc < 0:
-                self.err(f"{p}.step{sfx}", f"{inc!r} does not lead from start {start!r} to "
-                         f"stop {stop!r}; allowed: nonzero, with the sign of stop - start")
+                self.err(
+                    f"{p}.step{sfx}",
+                    f"{inc!r} does not lead from start {start!r} to "
+                    f"stop {stop!r}; allowed: nonzero, with the sign of stop - start",
+                )
             elif (stop - start) / inc > 100_000:
                 self.err(f"{p}.step{sfx}", f"{inc!r} gives more than 100000 levels")
         on, dwell = item.get("on_s"), item.get("dwell_s")
         if isinstance(on, int | float) and isinstance(dwell, int | float) and on > dwell:
-            self.err(f"{p}.on_s", f"{on!r} is longer than dwell_s = {dwell!r}; allowed: "
-                     f"(0, dwell_s]")
+            self.err(
+                f"{p}.on_s", f"{on!r} is longer than dwell_s = {dwell!r}; allowed: (0, dwell_s]"
+            )
 
 
 def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Protocol:
@@ -357,13 +377,12 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         and isinstance(safety.get("v_max_v"), int | float)
         and safety["v_min_v"] >= safety["v_max_v"]
     ):
-        c.err("safety", f"v_min_v = {safety['v_min_v']} must be below v_max_v = "
-              f"{safety['v_max_v']}")
+        c.err(
+            "safety", f"v_min_v = {safety['v_min_v']} must be below v_max_v = {safety['v_max_v']}"
+        )
     streams = c.streams("streams", data.get("streams", {}))
     steps = c.steps("steps", data.get("steps"))
-    uses_density = any(
-        any(k.endswith("_a_m2") for k in s.params) for s in steps
-    )
+    uses_density = any(any(k.endswith("_a_m2") for k in s.params) for s in steps)
     if uses_density and "area_m2" not in cell:
         c.err("cell.area_m2", "missing; steps give currents in A/m² so the cell area is needed")
     if c.errors:

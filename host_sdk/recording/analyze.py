@@ -89,8 +89,12 @@ def stripping_capacities(rec: Recording, area_m2: float | None) -> list[dict[str
 def _stats(v: np.ndarray) -> dict[str, float]:
     if v.size == 0:
         return {}
-    return {"min": float(np.min(v)), "max": float(np.max(v)), "mean": float(np.mean(v)),
-            "last": float(v[-1])}
+    return {
+        "min": float(np.min(v)),
+        "max": float(np.max(v)),
+        "mean": float(np.mean(v)),
+        "last": float(v[-1]),
+    }
 
 
 def _plot_electrical(ch: dict[str, Any], waves: list[dict[str, Any]], path: Path) -> Path:
@@ -114,8 +118,11 @@ def _plot_electrical(ch: dict[str, Any], waves: list[dict[str, Any]], path: Path
 
 
 def _plot_capacity(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    pts = [(r["rest_s"], r["capacity_mah_cm2"]) for r in rows
-           if "rest_s" in r and "capacity_mah_cm2" in r]
+    pts = [
+        (r["rest_s"], r["capacity_mah_cm2"])
+        for r in rows
+        if "rest_s" in r and "capacity_mah_cm2" in r
+    ]
     if not pts:
         return None
     rest, cap = np.array(pts).T
@@ -161,8 +168,12 @@ def analyze_recording(
     area = cal.area_m2
     if area is None and rec.protocol and isinstance(rec.protocol.get("file"), dict):
         area = rec.protocol["file"].get("cell", {}).get("area_m2")
-    summary: dict[str, Any] = {"recording": rec.summary(), "plots": [], "channels": {},
-                               "analysis_errors": []}
+    summary: dict[str, Any] = {
+        "recording": rec.summary(),
+        "plots": [],
+        "channels": {},
+        "analysis_errors": [],
+    }
     for name in ("voltage_v", "current_a", "force_n", "pressure_pa", "temperature_c"):
         if name in ch:
             summary["channels"][name] = _stats(np.asarray(ch[name][1]))
@@ -197,22 +208,34 @@ def analyze_recording(
                         "breaks_q": [float(x) for x in phases.breaks_q],
                         "total_rise_mpa": float(getattr(phases, "total_rise_mpa", math.nan)),
                     }
-                    summary["plots"].append(str(an_plots.plot_pressure_vs_capacity(
-                        q, p_on_e, ch["voltage_v"][1], phases, out / "pressure_vs_capacity.png")))
+                    summary["plots"].append(
+                        str(
+                            an_plots.plot_pressure_vs_capacity(
+                                q,
+                                p_on_e,
+                                ch["voltage_v"][1],
+                                phases,
+                                out / "pressure_vs_capacity.png",
+                            )
+                        )
+                    )
             except Exception as e:  # noqa: BLE001 - report, keep the other analyses
                 summary["analysis_errors"].append(f"pressure phases: {e}")
 
     strains = ch.get("strain") or {}
     if strains:
         g, (t_f, eps) = next(iter(strains.items()))
-        summary["fbg"] = {"grating": g, "strain_max": float(np.max(eps)),
-                          "strain_min": float(np.min(eps))}
+        summary["fbg"] = {
+            "grating": g,
+            "strain_max": float(np.max(eps)),
+            "strain_min": float(np.min(eps)),
+        }
         try:
-            v_on_f = (np.interp(t_f, *ch["voltage_v"]) if "voltage_v" in ch
-                      else np.zeros_like(t_f))
+            v_on_f = np.interp(t_f, *ch["voltage_v"]) if "voltage_v" in ch else np.zeros_like(t_f)
             dt_k = ch["fbg_delta_t_k"][1] if "fbg_delta_t_k" in ch else np.zeros_like(t_f)
-            summary["plots"].append(str(an_plots.plot_fbg_time_series(
-                t_f, eps, dt_k, v_on_f, out / "fbg_strain.png")))
+            summary["plots"].append(
+                str(an_plots.plot_fbg_time_series(t_f, eps, dt_k, v_on_f, out / "fbg_strain.png"))
+            )
         except Exception as e:  # noqa: BLE001
             summary["analysis_errors"].append(f"fbg plot: {e}")
 

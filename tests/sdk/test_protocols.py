@@ -34,8 +34,12 @@ def _errors(steps: str, base: str = BASE) -> list[str]:
 
 def test_examples_exist_and_validate() -> None:
     names = {p.name for p in EXAMPLES}
-    assert {"seed004_pulsed_stripping.toml", "seed004_staircase.toml", "seed000_gitt.toml",
-            "seed001_stack_pressure_cycling.toml"} <= names
+    assert {
+        "seed004_pulsed_stripping.toml",
+        "seed004_staircase.toml",
+        "seed000_gitt.toml",
+        "seed001_stack_pressure_cycling.toml",
+    } <= names
     for p in EXAMPLES:
         proto = load_protocol(p)
         assert proto.steps, p
@@ -50,7 +54,10 @@ def test_seed004_examples_match_the_paper() -> None:
     stair = load_protocol(next(p for p in EXAMPLES if p.name == "seed004_staircase.toml"))
     st = next(s for s in stair.steps if s.kind == "staircase")
     assert (st.params["start_a_m2"], st.params["step_a_m2"], st.params["stop_a_m2"]) == (
-        0.5, 0.1, 10.0)
+        0.5,
+        0.1,
+        10.0,
+    )
     assert (st.params["dwell_s"], st.params["on_s"]) == (40.0, 5.0)
     assert st.nominal_duration_s() == pytest.approx(96 * 40.0)
 
@@ -112,12 +119,15 @@ current_a_m2 = 10
 cutoff = { max_duration_s = 10 }
 """)
     assert any("exactly one of current_a" in e for e in errs)
-    errs = _errors("""
+    errs = _errors(
+        """
 [[steps]]
 kind = "constant"
 current_a_m2 = 10
 cutoff = { max_duration_s = 10 }
-""", base='[protocol]\nname = "t"\n')
+""",
+        base='[protocol]\nname = "t"\n',
+    )
     assert any(e.startswith("cell.area_m2: missing") for e in errs)
 
 
@@ -136,19 +146,29 @@ on_s = 50
 
 
 def test_unknown_stream_and_bad_rate() -> None:
-    errs = _errors('[[steps]]\nkind = "rest"\nduration_s = 1\n',
-                   base='[streams]\npressure = { rate_hz = 1 }\nelec = { rate_hz = -5 }\n')
+    errs = _errors(
+        '[[steps]]\nkind = "rest"\nduration_s = 1\n',
+        base="[streams]\npressure = { rate_hz = 1 }\nelec = { rate_hz = -5 }\n",
+    )
     assert "streams.pressure: unknown stream; allowed: load, fbg, elec, temp" in errs
-    assert any(e.startswith("streams.elec.rate_hz: -5 is out of range; allowed: a number in "
-                            "(0, 100000] Hz") for e in errs)
+    assert any(
+        e.startswith(
+            "streams.elec.rate_hz: -5 is out of range; allowed: a number in (0, 100000] Hz"
+        )
+        for e in errs
+    )
 
 
 def test_board_limits_checked_before_running() -> None:
     p = load_protocol(next(x for x in EXAMPLES if x.name == "seed004_pulsed_stripping.toml"))
     hello = wire.reference_hello(limits={"max_current_a": 1e-4, "max_rate_elec_hz": 50.0})
     errs = check_against_board(p, hello)
-    assert any(e.startswith("steps[1].current_a_m2: 10.0 is 0.000385 A; allowed on board "
-                            "reference: up to 0.0001 A") for e in errs)
+    assert any(
+        e.startswith(
+            "steps[1].current_a_m2: 10.0 is 0.000385 A; allowed on board reference: up to 0.0001 A"
+        )
+        for e in errs
+    )
     assert any(e.startswith("streams.elec.rate_hz: 100") for e in errs)
 
 

@@ -35,13 +35,21 @@ def _block(stream: wire.StreamInfo, first: int, n: int, rate: float) -> SimpleNa
 def _write(path: Path, n_blocks: int = 20) -> wire.Hello:
     hello = wire.reference_hello(unique_id="rec-test")
     elec, load = hello.stream_named("elec"), hello.stream_named("load")
-    with Recorder(path, hello, protocol={"name": "p", "file": {"steps": []}},
-                  calibration={"area_m2": 3.85e-5}, meta={"who": "test"}) as r:
+    with Recorder(
+        path,
+        hello,
+        protocol={"name": "p", "file": {"steps": []}},
+        calibration={"area_m2": 3.85e-5},
+        meta={"who": "test"},
+    ) as r:
         for k in range(n_blocks):
             r.add_block(_block(elec, k * 500, 500, 5000.0))
             r.add_block(_block(load, k * 8, 8, 80.0))
-        r.add_gap(SimpleNamespace(stream="elec", stream_id=2, first_index=10_000, count=12,
-                                  t_s=2.0, kind="lost"))
+        r.add_gap(
+            SimpleNamespace(
+                stream="elec", stream_id=2, first_index=10_000, count=12, t_s=2.0, kind="lost"
+            )
+        )
         r.add_event(SimpleNamespace(t_s=0.5, code=4, cause=3, index=7, value=0.25))
         r.add_marker(0.1, "step 0 rest")
     return hello
@@ -130,8 +138,9 @@ WRITER = textwrap.dedent(
 
 def test_kill_9_leaves_a_readable_file_missing_at_most_one_second(tmp_path: Path) -> None:
     path = tmp_path / "killed.h5"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         time.sleep(2.5)
