@@ -566,6 +566,18 @@ class Rig:
 
     def _cutoff_fields(self, cutoffs: Cutoffs | None) -> dict[str, Any]:
         c = cutoffs or Cutoffs()
+        if c.v_min_v is None and c.v_max_v is None and self._v_window is None:
+            # no cutoff asked for and no window set: 0/0 = "no waveform voltage cutoff"
+            # (the board's safety window still applies). Echoing the HELLO's limits back
+            # does not work: they are f32-rounded (4.4 -> 4.4000001) and the board refuses
+            # a cutoff above its own limit.
+            lo, hi = 0.0, 0.0
+            return {
+                "v_min_v": lo,
+                "v_max_v": hi,
+                "max_charge_c": float(c.max_charge_c),
+                "max_duration_s": float(c.max_duration_s),
+            }
         lo, hi = self._v_window or self._limit_window()
         return {
             "v_min_v": float(lo if c.v_min_v is None else c.v_min_v),
@@ -579,7 +591,8 @@ class Rig:
         limits = dict(getattr(self.hello, "limits", {}) or {})
         hi = next((limits[k] for k in ("v_max_v", "compliance_v") if k in limits), 10.0)
         lo = next((limits[k] for k in ("v_min_v", "min_voltage_v") if k in limits), -hi)
-        return float(lo), float(hi)
+        # the HELLO carries f32: step 1 ppm inside so the board's range check accepts them
+        return float(lo) + 1e-6 * abs(float(lo)), float(hi) - 1e-6 * abs(float(hi))
 
     @staticmethod
     def _current(a: float | None, a_m2: float | None, what: str) -> tuple[int, float]:
