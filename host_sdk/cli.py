@@ -204,34 +204,44 @@ def _open_rig(port: str) -> Any:
     return Rig.open(port)
 
 
-def _live_figures(rig: Any) -> dict[str, Any]:
-    """Latest SI figures for the progress bar, from the last block of each stream."""
-    return dict(rig._live) if hasattr(rig, "_live") else {}
+def _live_figures(rig: Any) -> dict[str, str]:
+    """Latest figures for the progress bar (set by the callback of `_install_live`)."""
+    return dict(getattr(rig, "_live", {}))
 
 
-def _install_live(rig: Any) -> None:
+def _install_live(rig: Any, area_m2: float | None = None) -> None:
+    """Keep the latest voltage (V), pressure (MPa, or force in N without an area) and FBG
+    strain (µε against the first reading, uncompensated) in `rig._live`."""
     streams = rig.streams
     rig._live = {}
+    p_e = 0.22
 
     def field_of(stream: str, units: tuple[str, ...]) -> Any:
         s = streams.get(stream)
-        if s is None:
-            return None
-        for f in s.fields:
+        for f in s.fields if s is not None else ():
             if f.unit in units and f.name != "t_us":
                 return f
         return None
 
     fv, fl, fb = field_of("elec", ("V",)), field_of("load", ("N",)), field_of("fbg", ("nm",))
+    lam0: list[float] = []
 
     def cb(block: Any) -> None:
         last = block.records[-1]
         if block.stream == "elec" and fv is not None:
             rig._live["V"] = f"{float(last[fv.name]) * fv.scale + fv.offset:.3f}"
         elif block.stream == "load" and fl is not None:
-            rig._live["N"] = f"{float(last[fl.name]) * fl.scale + fl.offset:.1f}"
+            force = float(last[fl.name]) * fl.scale + fl.offset
+            if area_m2:
+                rig._live["MPa"] = f"{force / area_m2 / 1e6:.2f}"
+            else:
+                rig._live["N"] = f"{force:.1f}"
         elif block.stream == "fbg" and fb is not None:
-            rig._live["nm"] = f"{float(last[fb.name]) * fb.scale + fb.offset:.4f}"
+            lam = float(last[fb.name]) * fb.scale + fb.offset
+            if not lam0 and lam > 0:
+                lam0.append(lam)
+            if lam0:
+                rig._live["µε"] = f"{(lam - lam0[0]) / lam0[0] / (1 - p_e) * 1e6:.1f}"
 
     rig.on_block(cb)
 
@@ -268,7 +278,8 @@ def record_session(
         calibration=calibration,
         meta=meta,
     )
-    _install_live(rig)
+    area = (calibration or {}).get("area_m2") or (protocol.area_m2 if protocol else None)
+    _install_live(rig, area)
     stop = threading.Event()
     result: dict[str, Any] = {}
     runner: threading.Thread | None = None
@@ -414,7 +425,13 @@ def cmd_record(args: argparse.Namespace) -> int:
         print("stressrig record: give --duration (s) or --protocol", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else _default_out(proto.name if proto else "recording")
-    cal = json.loads(Path(args.calibration).read_text()) if args.calibration else None
+    cal = None
+    if args.calibration:
+        try:
+            cal = json.loads(Path(args.calibration).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            print(f"stressrig {args.command}: calibration {args.calibration}: {e}", file=sys.stderr)
+            return 2
     with _open_rig(args.port) as rig:
         res = record_session(
             rig,
