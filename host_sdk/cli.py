@@ -532,6 +532,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leave_binary_mode(port: str) -> None:
+    """If stressrig firmware answers on `port`, switch its current off and send ENTER_REPL
+    so mpremote finds the REPL (the binary protocol ignores Ctrl-C by design)."""
+    from host_sdk.client import Rig
+
+    try:
+        rig = Rig.open(
+            port, connect_timeout_s=2.0, heartbeat_s=None, check_versions=False, reconnect=False
+        )
+    except Exception as e:  # noqa: BLE001 - no firmware answering: assume the REPL
+        print(
+            f"no stressrig firmware answering on {port} ({type(e).__name__}); "
+            "assuming the board is at the REPL"
+        )
+        return
+    try:
+        rig.ensure_current_off()
+        rig.enter_repl()
+        print(f"{rig.board_id} {rig.unique_id}: current off, left binary mode (ENTER_REPL)")
+    finally:
+        rig.close(leave_current_off=False)
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
     import shutil
     import subprocess
@@ -542,6 +565,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
     mpremote = shutil.which("mpremote") or "mpremote"
     steps.append([mpremote, "connect", args.port, "fs", "cp", "-r", f"{build}/.", ":"])
     steps.append([mpremote, "connect", args.port, "reset"])
+    if not args.dry_run:
+        _leave_binary_mode(args.port)
     for cmd in steps:
         print("$ " + " ".join(cmd))
         if not args.dry_run:
