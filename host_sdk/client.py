@@ -266,6 +266,7 @@ class Rig:
         self._clock_last: tuple[float, float] | None = None
         self._watchdog_set_s: float | None = None
         self._clock_boot = 0
+        self._closed = False
 
     # ---- opening and closing --------------------------------------------------------------
     @classmethod
@@ -311,7 +312,16 @@ class Rig:
 
     def close(self, *, leave_current_off: bool = True) -> None:
         """Stop the current (and verify), stop streaming, stop threads, close the port."""
+        if self._closed:
+            return
+        self._closed = True
         error: Exception | None = None
+        if leave_current_off and self.hello is not None and self._closing.is_set():
+            log.warning(
+                "%s: link lost, STOP could not be sent; the board's watchdog switches the "
+                "current off when the host stays silent",
+                self.describe(),
+            )
         if leave_current_off and self.hello is not None and not self._closing.is_set():
             try:
                 self.ensure_current_off()
