@@ -267,6 +267,8 @@ class Rig:
         self._watchdog_set_s: float | None = None
         self._clock_boot = 0
         self._closed = False
+        self._reboot_wall = 0.0
+        self._last_sample_wall = time.monotonic()
 
     # ---- opening and closing --------------------------------------------------------------
     @classmethod
@@ -867,7 +869,7 @@ class Rig:
                     int(msg.first_index),
                     int(msg.count),
                     self.time.now_s,
-                    "lost",
+                    "lost_on_board" if getattr(msg, "on_board", False) else "lost",
                 )
             )
         elif isinstance(msg, wire.Log):
@@ -907,6 +909,7 @@ class Rig:
             self.stream_name(sid), sid, int(sb.first_index), records, t_s, flags, self.boots
         )
         self.last_index[sid] = int(sb.first_index) + len(records)
+        self._last_sample_wall = time.monotonic()
         with self._lock:
             subs = list(self._subscribers)
             cbs = list(self._block_cbs)
@@ -947,6 +950,10 @@ class Rig:
             self._add_gap(GapMark(self.stream_name(sid), sid, nxt, -1, self.time.now_s, kind))
 
     def _board_rebooted(self, why: str) -> None:
+        now = time.monotonic()
+        if now - self._reboot_wall < 1.0:  # the boot event and the boot flag of one reboot
+            return
+        self._reboot_wall = now
         log.warning(
             "%s rebooted (%s); marking a gap and re-applying the configuration",
             self.describe(),
@@ -955,7 +962,9 @@ class Rig:
         self.boots += 1
         self._mark_all_streams("board_reset")
         self.last_index = {}
-        self.time.rebooted(max(0.0, time.monotonic() - self._last_rx_wall))
+        # bridge the reboot with the wall time the board was away, on the device clock
+        away_s = max(0.0, time.monotonic() - self._last_sample_wall)
+        self.time.rebooted(away_s * self.clock_ratio())
         self._start_resync(reapply=True)
 
     def _link_lost(self, why: str) -> None:
