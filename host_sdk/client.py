@@ -920,7 +920,13 @@ class Rig:
             cb(block)
 
     def _on_event(self, ev: Any) -> None:
-        if int(ev.code) == defs.EV_BOOT and self.hello is not None and self.last_index:
+        # a reboot matters when there is state on the board to lose: samples seen, or any
+        # configuration sent (watchdog, cell area, stream rates) even with streaming off
+        if (
+            int(ev.code) == defs.EV_BOOT
+            and self.hello is not None
+            and (self.last_index or self._config or self._streaming)
+        ):
             self._board_rebooted("boot event")
         e = RigEvent(
             self.time.unwrap_one(int(ev.t_us)),
