@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
@@ -95,12 +96,14 @@ class Link:
         *,
         opener: Callable[[], ByteLink] | None = None,
         read_timeout_s: float = 0.05,
+        coalesce_s: float = 0.002,
         baudrate: int = 921_600,
     ) -> None:
         if (url is None) == (opener is None):
             raise ValueError("give exactly one of url or opener")
         self.url = url or "<custom opener>"
         self.read_timeout_s = read_timeout_s
+        self.coalesce_s = coalesce_s
         self.baudrate = baudrate
         self.emulator: Any = None
         self._opener = opener
@@ -164,8 +167,16 @@ class Link:
             if not hasattr(port, "in_waiting"):
                 return port.read(size)
             waiting = port.in_waiting
-            data = port.read(min(size, waiting) if waiting else 1)
-            return data
+            if waiting:
+                return port.read(min(size, waiting))
+            first = port.read(1)  # blocks up to the timeout
+            if not first:
+                return b""
+            # let the rest of the burst arrive (2 ms) and take it all: one decoder call per
+            # burst instead of one per byte or per USB packet
+            time.sleep(self.coalesce_s)
+            waiting = port.in_waiting
+            return first + port.read(min(size - 1, waiting)) if waiting else first
         except (serial.SerialException, OSError, TypeError, AttributeError) as e:
             # TypeError/AttributeError: pyserial after the fd vanished under it
             raise LinkLost(f"{self.device}: {e}") from e
