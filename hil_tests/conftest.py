@@ -55,6 +55,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="serial port or URL of a real board (default: an emulated board per module)",
     )
     g.addoption(
+        "--hil-long",
+        action="store_true",
+        default=False,
+        help="also run the long variants of the closed-loop experiments (minutes more)",
+    )
+    g.addoption(
         "--board",
         default=None,
         help="board definition name of the board on --port (e.g. rp2040_pico)",
