@@ -270,6 +270,8 @@ def test_refusals_name_field_and_range(rig):
 
 # ---- streams: rates and timestamps ---------------------------------------------------------
 STREAM_RATES = {"elec": 100.0, "load": 80.0, "fbg": 100.0, "temp": 10.0}
+BOARD_PACED_P99 = 0.5  # of a period
+SELF_PACED_P99 = 0.8
 
 
 def test_stream_rates_and_timestamps(bench, rig, figure):
@@ -277,7 +279,8 @@ def test_stream_rates_and_timestamps(bench, rig, figure):
 
     Tolerances: the mean rate within 0.5 % (the board's clock is the reference: any error
     is a scheduling slip, not a clock error); p99 of the timestamps' distance from the ideal
-    grid below half a period, and at most 0.2 % of the samples a whole period off it (a
+    grid below half a period (0.8 for the self-paced load and fbg streams, stamped when the
+    loop picks the reading up), and at most 0.2 % of the samples a whole period off it (a
     slipped slot: the loop was late by more than a period, a hiccup of the host machine for
     the emulator). The HX711 and the interrogator pace themselves (chip conversion / sweep
     grid): their error is the loop's polling latency.
@@ -311,7 +314,10 @@ def test_stream_rates_and_timestamps(bench, rig, figure):
         period = 1.0 / rate
         assert slope == pytest.approx(period, rel=5e-3)
         p99 = float(np.percentile(np.abs(grid_err), 99))
-        assert p99 < 0.5 * period, f"{s}: p99 grid error {p99 * 1e3:.2f} ms"
+        # board-paced streams are stamped on their own deadline; self-paced ones (HX711,
+        # interrogator) when the loop picks the reading up, up to one poll cycle late
+        bound = SELF_PACED_P99 if s in ("load", "fbg") else BOARD_PACED_P99
+        assert p99 < bound * period, f"{s}: p99 grid error {p99 * 1e3:.2f} ms"
         slipped = int(np.sum(np.abs(grid_err) >= period))
         assert slipped <= 0.002 * len(t), f"{s}: {slipped} samples slipped a whole period"
         figure(f"{s}_rate_hz", mean_rate, "Hz", configured=rate,
