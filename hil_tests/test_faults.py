@@ -16,7 +16,7 @@ from host_sdk.recording import GAP_KINDS, Recorder, load_recording
 
 BENCH = BenchSpec(scenario="nak50_pulsed", speed=5.0, seed=3)
 
-RATES = {"elec": 200.0, "load": 80.0, "fbg": 100.0, "temp": 10.0}
+RATES = {"elec": 100.0, "load": 80.0, "fbg": 100.0, "temp": 10.0}
 
 
 def _merge(ranges):
@@ -44,8 +44,8 @@ def test_byte_loss_lost_samples_counted_exactly(bench, rig, figure, faults):
     emu = bench.require_emulator("needs link fault injection and the emulator's ledger")
     for s, r in RATES.items():
         rig.configure_stream(s, rate_hz=r)
-    lost0 = dict(rig.lost_samples)
     gaps0 = len(rig.gaps)
+    st0 = rig.status()
     with Collector(rig, RATES) as col:
         rig.set_streaming(True)
         # every stream must have delivered a frame before the faults start: the host can
@@ -62,28 +62,44 @@ def test_byte_loss_lost_samples_counted_exactly(bench, rig, figure, faults):
         rig.set_streaming(False)
         bench.sleep_device(0.5)
     st = rig.status()
-    assert st.samples_dropped == 0, "the board itself dropped samples (overflow)"
+    gaps = rig.gaps[gaps0:]
+    on_board = sum(g.count for g in gaps if g.kind == "lost_on_board")
+    # If the board itself drops samples (its buffers), the frame flagging that is the
+    # stream's next one; when the link loses exactly that frame the host cannot tell the
+    # two losses apart (protocol §6.2). Exact equality therefore holds when the board
+    # dropped nothing, which is what these rates are chosen for; otherwise the board's
+    # own count bounds the ambiguity.
+    board_dropped = st.samples_dropped - st0.samples_dropped
     ledger = emu.ledger.lost_samples()
-    host = rig.lost_samples
     total_true = 0
+    exact = True
     for s in RATES:
         sid = rig.stream_id(s)
         true_lost = ledger.get(sid, 0) - ledger_before.get(sid, 0)
-        counted = host.get(s, 0) - lost0.get(s, 0)
-        assert counted == true_lost, f"{s}: host counted {counted}, really lost {true_lost}"
+        link_gaps = [g for g in gaps if g.stream == s and g.kind == "lost" and g.count > 0]
+        counted = sum(g.count for g in link_gaps)
         total_true += true_lost
-        host_ranges = _merge(
-            (g.first_index, g.count) for g in rig.gaps[gaps0:] if g.stream == s and g.count > 0
-        )
-        true_ranges = _merge(r for r in emu.ledger.lost_ranges(sid) if r not in before_ranges[s])
-        assert host_ranges == true_ranges, s
+        exact = exact and counted == true_lost
+        if board_dropped == 0:
+            assert counted == true_lost, f"{s}: host counted {counted}, really lost {true_lost}"
+            host_ranges = _merge((g.first_index, g.count) for g in link_gaps)
+            true_ranges = _merge(
+                r for r in emu.ledger.lost_ranges(sid) if r not in before_ranges[s]
+            )
+            assert host_ranges == true_ranges, s
+        else:
+            assert abs(counted - true_lost) <= board_dropped, (s, counted, true_lost)
         # what arrived plus what was counted lost covers the index range without overlap
         _, _, idx = col.records(s)
         assert len(np.unique(idx)) == len(idx)
+    # samples the board itself had to drop (its buffers, not the link) are marked apart
+    # and never exceed what STATUS reports
+    assert on_board <= board_dropped
     assert total_true > 0, "the injected faults damaged no sample frame: test proves nothing"
     assert rig.decoder.bad_frames > 0
-    figure(f"lost_samples_{'+'.join(faults)}", total_true, "samples", counted="equal",
-           damaged_bytes=len(emu.ledger.damaged_offsets()))  # fmt: skip
+    figure(f"lost_samples_{'+'.join(faults)}", total_true, "samples", counted_equal=exact,
+           damaged_bytes=len(emu.ledger.damaged_offsets()),
+           board_dropped=board_dropped)  # fmt: skip
 
 
 def _recording_checks(path, kind: str, t_event_s: float, stream: str = "elec"):
@@ -147,7 +163,7 @@ def test_board_reset_reconnects_and_gap_is_marked(bench, rig, recorded, how, fig
     """After a reboot the client notices (FLAG_BOOT / EV_BOOT), marks a board_reset gap on
     every stream, re-applies the configuration and streaming; the recording goes on with
     device time still increasing (the board's clock restarted at 0)."""
-    emu = bench.require_emulator("resets the emulated board")
+    emu = bench.require_emulator("kills the emulated board") if how == "hard_reset" else None
     recorder, path = recorded
     boots0 = rig.boots
     rig.set_streaming(True)
@@ -156,6 +172,7 @@ def test_board_reset_reconnects_and_gap_is_marked(bench, rig, recorded, how, fig
     if how == "reset_command":
         rig.reset()
     else:
+        assert emu is not None
         emu.reset_board()
     wait_for(lambda: rig.boots > boots0, 20, "the client to see the reboot")
     wait_for(lambda: rig.device_time_s > t_reset + 3.0, 20, "samples after the reboot")
