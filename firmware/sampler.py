@@ -22,6 +22,8 @@ from protocol.frame import SampleFrame
 _HDR = const(10)  # defs.HEADER_SIZE
 _SHDR = const(10)  # defs.SAMPLES_HEADER_SIZE
 _I30 = const(0x40000000)
+_WAIT_POLL_US = const(500)  # re-poll a due self-paced part (HX711, interrogator) after this
+_IDLE_US = const(1000000)  # longest wait when nothing is due sooner
 
 LOAD = const(0)
 FBG = const(1)
@@ -172,19 +174,49 @@ class Sampler:
                     self.fbg.poll(self.dc.t30)
                     self._fbg_record()
         self.pump(now)
-        nd = self.next_due[ELEC]
+        # The next wake-up. A self-paced stream that is due but whose part has nothing yet
+        # (HX711 converting, no interrogator line) is polled again after 1/16 of its
+        # period (at least _WAIT_POLL_US) instead of making the loop spin until the part
+        # is ready; the reading is then at most that late against the part's own clock.
+        nd = clock.ticks_add(now, _IDLE_US)
         for s in range(4):
-            if self.fitted[s] and clock.ticks_diff(self.next_due[s], nd) < 0:
-                nd = self.next_due[s]
+            if self.fitted[s]:
+                d = self.next_due[s]
+                if clock.ticks_diff(d, now) <= 0:
+                    poll = self.period_us[s] >> 4
+                    d = clock.ticks_add(now, poll if poll > _WAIT_POLL_US else _WAIT_POLL_US)
+                if clock.ticks_diff(d, nd) < 0:
+                    nd = d
         return nd
 
     def _advance(self, s, now):
         clock = self.hal.clock
-        nd = clock.ticks_add(self.next_due[s], self.period_us[s])
-        if clock.ticks_diff(nd, now) <= -self.period_us[s]:  # more than a period behind
-            self.missed += 1
-            nd = clock.ticks_add(now, self.period_us[s])
+        p = self.period_us[s]
+        nd = clock.ticks_add(self.next_due[s], p)
+        late = -clock.ticks_diff(nd, now)
+        if late >= p:  # the loop ran late: whole sample slots passed unsampled
+            self._skip(s, late // p)
+            nd = clock.ticks_add(now, p)
         self.next_due[s] = nd
+
+    def _skip(self, s, k):
+        """k sample slots of stream s passed without a sample: they are lost samples.
+
+        The index moves on by k so the host's gap accounting counts them, the next frame
+        carries FLAG_DROPPED, and STATUS samples_dropped includes them."""
+        self.missed += k
+        if not (self.streaming and self.enabled[s]):
+            return
+        if self.frames[s][self.active[s]].count:
+            self._rotate(s)  # a frame holds consecutive indices only
+        i = self.index[s] + k
+        while i >= _I30:
+            i -= _I30
+            self.index_ep[s] = (self.index_ep[s] + 1) & 3
+        self.index[s] = i
+        self.frames[s][self.active[s]].first_index = i
+        self.dropped += k
+        self.drop_flag[s] = defs.FLAG_DROPPED
 
     # ---- acquisition + packing (hot path: no allocation) ------------------------------
     def _slot(self, s):

@@ -28,6 +28,9 @@ _T29 = 0x20000000
 
 
 # ---- the device clock -------------------------------------------------------------------
+DEFAULT_MAX_STEP_US = 5000
+
+
 class EmuClock:
     """Device clock = wall clock x speed, integer arithmetic only (no allocation).
 
@@ -35,19 +38,38 @@ class EmuClock:
     wrap handling is exercised; `now_us()` is the unwrapped device time the plant uses.
     """
 
-    def __init__(self, speed=1.0):
+    def __init__(self, speed=1.0, max_step_us=None):
         self.num = int(round(speed * 1000))
         if self.num < 1:
             self.num = 1
         self.den = 1000
         self.wall0 = time.ticks_us()
         self.last = 0
+        # When the VM cannot keep up with the requested speed, the device clock slips
+        # instead of running away: after the firmware's loop last slept, the clock runs at
+        # most `max_step_us` past the planned wake-up (default 5 ms, half the period of
+        # the fastest default stream, so no sample slot is skipped) and from there on at
+        # real time (speed 1), as a real board would. Without this a slow loop sees longer
+        # intervals, the plant and the fake parts have more to catch up, the loop gets
+        # slower still, and the board stops answering or skips samples. `slip_us` is the
+        # device time given up so far (0 while the VM keeps up): --speed is a maximum.
+        if max_step_us is None:
+            max_step_us = DEFAULT_MAX_STEP_US
+        self.max_step_us = max_step_us
+        self.cap_us = max_step_us
+        self.cap_wall = self.wall0
+        self.slip_us = 0
 
     def now_us(self):
-        d = time.ticks_diff(time.ticks_us(), self.wall0)
-        t = d * self.num // self.den
+        w = time.ticks_us()
+        t = time.ticks_diff(w, self.wall0) * self.num // self.den - self.slip_us
         if t < self.last:
             t = self.last
+        else:
+            cap = self.cap_us + time.ticks_diff(w, self.cap_wall)
+            if t > cap:
+                self.slip_us += t - cap
+                t = cap
         self.last = t
         return t
 
@@ -65,6 +87,8 @@ class EmuClock:
 
     def sleep_us(self, n):
         if n > 0:
+            self.cap_us = self.last + n + self.max_step_us
+            self.cap_wall = time.ticks_us()
             time.sleep_us(n * self.den // self.num)
 
     def sleep_ms(self, n):

@@ -27,6 +27,10 @@ board.configure(
 
 from firmware.app import run  # noqa: E402
 
-app = run(board)
+# The loop sleeps at most this long (device time) between looks at the link. A real
+# board uses 2 ms; at `speed` x that would be 2/speed ms of wall time, and the VM would spend
+# its time in idle loop iterations instead of the work, so keep ~0.2 ms of wall time.
+_speed = board._cfg["speed"]
+app = run(board, max_sleep_us=max(2000, int(200 * _speed)))
 # ENTER_REPL returns here: on the unix port the process then ends (there is no REPL on a
 # pipe); a reset exits inside hal.reset() with RESET_EXIT_CODE.

@@ -51,10 +51,15 @@ class FbgUart:
         got = False
         uart = self.uart
         chunk = self._chunk
-        while uart.any():
-            k = uart.readinto(chunk)
+        # Bounded work per call: only what the UART held on entry. Draining `while
+        # uart.any()` never ends when lines arrive faster than this loop parses them, and
+        # the sampler must get back to the other streams and to the commands.
+        left = uart.any()
+        while left > 0:
+            k = uart.readinto(chunk, left if left < len(chunk) else len(chunk))
             if not k:
                 break
+            left -= k
             for i in range(k):
                 if self._byte(chunk[i]):
                     self.t_us = t_us

@@ -69,6 +69,17 @@ def load_scenario(name: str) -> dict[str, Any]:
     return data
 
 
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with `changes` merged in, nested dicts merged key by key."""
+    out = dict(base)
+    for k, v in changes.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
 def _micropython() -> str:
     exe = Path(sys.executable).parent / "micropython"
     if exe.exists():
@@ -240,14 +251,21 @@ class Emulator:
         heap: str = DEFAULT_HEAP,
         hx711: str = "pio",
         workdir: str | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
+        self._tmp = Path(workdir or tempfile.mkdtemp(prefix="stressrig-emu-"))
         self.scenario_name = scenario
         self.scenario: dict[str, Any] = load_scenario(scenario)
+        if overrides:
+            # a derived scenario file, so the board reads exactly what `.scenario` says
+            self.scenario = deep_merge(self.scenario, overrides)
+            derived = self._tmp / "scenario.json"
+            derived.write_text(json.dumps(self.scenario, indent=1))
+            self.scenario_name = str(derived)
         self.speed = float(speed)
         self.seed = int(seed)
         self.heap = heap
         self.hx711 = hx711
-        self._tmp = Path(workdir or tempfile.mkdtemp(prefix="stressrig-emu-"))
         self.port = str(self._tmp / "ttyEMU0")
         self.url = self.port
         self.log_path = str(self._tmp / "board.log")
@@ -637,8 +655,12 @@ def start_emulator(
     heap: str = DEFAULT_HEAP,
     hx711: str = "pio",
     wait: bool = True,
+    overrides: dict[str, Any] | None = None,
 ) -> Emulator:
-    """Start an emulated board; returns once it has booted (unless wait=False)."""
+    """Start an emulated board; returns once it has booted (unless wait=False).
+
+    `overrides` are deep-merged into the scenario (e.g. lower acquisition rates of parts
+    that convert whether or not their stream is sent: {"fbg": {"rate_hz": 1}})."""
     emu = Emulator(
         scenario,
         speed=speed,
@@ -648,6 +670,7 @@ def start_emulator(
         faults=faults,
         heap=heap,
         hx711=hx711,
+        overrides=overrides,
     )
     if wait and not emu.wait_ready(20.0):
         log = Path(emu.log_path).read_text(errors="replace") if Path(emu.log_path).exists() else ""
@@ -658,7 +681,12 @@ def start_emulator(
 
 def start_emulator_from_url(url: str) -> Emulator:
     """`emu://SCENARIO?speed=50&seed=1&hx711=bitbang&drop_rate=1e-4` -> a running Emulator
-    (for transports that accept an emu:// URL)."""
+    (for transports that accept an emu:// URL).
+
+    `load_sps=10` and `fbg_hz=1` set the rates at which the emulated HX711 converts and
+    the emulated interrogator sweeps (and the streams' default rates): those parts work
+    whether or not their stream is sent, so lowering them lets a long experiment that
+    does not need them run at a higher speed."""
     from urllib.parse import parse_qs, urlparse
 
     u = urlparse(url)
@@ -671,6 +699,15 @@ def start_emulator_from_url(url: str) -> Emulator:
         for k in list(q)
         if k in ("drop_rate", "flip_rate", "insert_rate", "stall_every_s", "stall_s")
     }
+    overrides: dict[str, Any] = {}
+    if "load_sps" in q:
+        sps = int(q["load_sps"])
+        overrides["loadcell"] = {"rate_sps": sps}
+        overrides.setdefault("streams", {})["load"] = {"rate_hz": sps}
+    if "fbg_hz" in q:
+        hz = float(q["fbg_hz"])
+        overrides["fbg"] = {"rate_hz": hz}
+        overrides.setdefault("streams", {})["fbg"] = {"rate_hz": hz}
     return start_emulator(
         name,
         speed=float(q.get("speed", 1.0)),
@@ -678,6 +715,7 @@ def start_emulator_from_url(url: str) -> Emulator:
         tcp_port=int(q["tcp"]) if "tcp" in q else None,
         hx711=q.get("hx711", "pio"),
         faults=faults or None,
+        overrides=overrides or None,
     )
 
 

@@ -73,8 +73,8 @@ from firmware.drivers.fbg_uart import FbgUart
 class U:
     def __init__(self): self.data = bytearray()
     def any(self): return len(self.data)
-    def readinto(self, buf):
-        n = min(len(buf), len(self.data))
+    def readinto(self, buf, nbytes=-1):
+        n = min(len(buf) if nbytes < 0 else nbytes, len(self.data))
         for i in range(n): buf[i] = self.data[i]
         self.data = self.data[n:]
         return n
