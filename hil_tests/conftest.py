@@ -110,11 +110,26 @@ class Bench:
         return self.emu
 
     def wall_s(self, device_s: float) -> float:
-        """Wall seconds that `device_s` of device time take."""
+        """Wall seconds that `device_s` of device time take at the nominal speed."""
         return device_s / self.speed
 
+    def timeout_s(self, device_s: float) -> float:
+        """A generous wall-clock timeout for `device_s` of device time: the emulated
+        board's clock slips below the requested speed when the VM cannot keep up."""
+        return 10.0 * self.wall_s(device_s) + 20.0
+
     def sleep_device(self, device_s: float) -> None:
+        """Let `device_s` of device time pass. Measured on the samples/events arriving when
+        a stream is on (the emulator's speed is a maximum, not a promise); at the nominal
+        speed in wall time when nothing arrives to measure it by."""
+        rig = self.rig
+        t0 = rig.device_time_s
         time.sleep(self.wall_s(device_s))
+        if rig.device_time_s == t0:
+            return  # nothing streaming: no device time to go by
+        deadline = time.monotonic() + self.timeout_s(device_s)
+        while rig.device_time_s < t0 + device_s and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def wait_device_time(self, t_dev_s: float, timeout_wall_s: float = 30.0) -> None:
         """Wait until the rig has seen device time >= t_dev_s (needs a stream or events)."""

@@ -9,15 +9,13 @@ mode decays with τ1 = L²/(π²D) = 203 s, so 900 s rests leave ~1 % of ΔE_s.
 The geometry V/S = L (a film) is the user's electrode thickness: taken from the scenario.
 
 Emulated board: naion_fbg_pouch with the interrogator at 1 Hz (not used here) and the
-HX711 at 10 SPS, so 1 840 s of device time run at speed 100 (~2 k samples/s of wall);
+HX711 at 10 SPS: one pulse and its rest, 940 s of device time at up to speed 100;
 see BENCH for a solver work-around.
 """
 
 from __future__ import annotations
 
 import warnings
-
-import numpy as np
 
 from hil_tests._util import Collector
 from hil_tests.conftest import BenchSpec
@@ -39,7 +37,7 @@ BENCH = BenchSpec(
         "film": {"contact_fraction": 0.999999, "lateral_rate_per_s": 1e-9},
     },
 )
-T_PULSE, T_REST, COUNT, REST0 = 20.0, 900.0, 2, 20.0
+T_PULSE, T_REST, COUNT, REST0 = 20.0, 900.0, 1, 20.0
 CURRENT_A = 0.010
 ELEC_HZ = 10.0
 
@@ -57,7 +55,7 @@ def test_gitt_recovers_diffusion_coefficient(bench, rig, figure):
         rig.gitt(amplitude_a=CURRENT_A, t_pulse_s=T_PULSE, t_rest_s=T_REST, count=COUNT)
         end = rig.wait_event(
             (defs.EV_WAVEFORM_END, defs.EV_STOP_LATCHED), after=m,
-            timeout_s=bench.wall_s(COUNT * (T_PULSE + T_REST)) + 20,
+            timeout_s=bench.timeout_s(COUNT * (T_PULSE + T_REST)),
         )  # fmt: skip
         bench.sleep_device(1.0)
         rig.set_streaming(False)
@@ -83,6 +81,4 @@ def test_gitt_recovers_diffusion_coefficient(bench, rig, figure):
         assert abs(p.tau_s - T_PULSE) < 0.5
     # Tolerance (the brief's): 15 %. Expected error: ΔE_s from single 16-bit samples
     # (153 µV LSB on ~8 mV) ~2 %, residual relaxation < 1 %, each doubled by the square.
-    d_mean = float(np.mean([p.d_m2_s for p in pulses]))
-    figure("gitt_d_mean", d_mean, "m2/s", true=d_true, rel_error=d_mean / d_true - 1)
     assert all(abs(e) < 0.15 for e in errs), errs

@@ -65,7 +65,7 @@ def test_loadcell_tare_and_span_recovered(bench, rig, figure):
         ack = rig.pulse_train(amplitude_a=-0.9 * imax, t_on_s=T_ON, t_off_s=T_OFF, count=COUNT)
         end = rig.wait_event(
             (defs.EV_WAVEFORM_END, defs.EV_STOP_LATCHED), after=m,
-            timeout_s=bench.wall_s(COUNT * (T_ON + T_OFF)) + 15,
+            timeout_s=bench.timeout_s(COUNT * (T_ON + T_OFF)),
         )  # fmt: skip
         rig.set_streaming(False)
     assert end is not None and end.cause_name == "completed", end

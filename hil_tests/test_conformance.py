@@ -347,7 +347,7 @@ def test_waveform_edge_timing(bench, rig, figure):
         rig.set_streaming(True)
         rig.pulse_train(amplitude_a=0.3 * imax, t_on_s=t_on, t_off_s=t_off, count=count)
         end = rig.wait_event(
-            (defs.EV_WAVEFORM_END,), after=m, timeout_s=bench.wall_s(count * 0.25) + 10
+            (defs.EV_WAVEFORM_END,), after=m, timeout_s=bench.timeout_s(count * 0.25)
         )
         bench.sleep_device(0.3)
         rig.set_streaming(False)
