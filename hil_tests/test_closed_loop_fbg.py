@@ -130,13 +130,14 @@ def test_fbg_strain_and_temperature_recovered(bench, rig, figure):
            sd_ue=float(np.std(e_b)) * 1e6)  # fmt: skip
     figure("fbg_temperature_max_error_k", t_err, "K", step_k=step_meas,
            step_true_k=AMBIENT_STEP_C)  # fmt: skip
-    # Tolerances: the 1 pm peak noise gives 0.19 µε and 0.014 K per 2 s bin (1 sigma);
-    # over ~120 bins the largest is ~3.3 sigma. Strain within 1.0 µε in every bin (5 sigma,
-    # 4 % of the ~24 µε peak; the plant's finite-volume surface vs the series adds ~1 % of
-    # the gradient term) and within 3 % averaged over the end of the discharge; temperature
-    # within 0.07 K in every bin (5 sigma) and the 5 K step within 1 %.
+    # Tolerances: the 1 pm peak noise gives ~0.22 µε and 0.014 K per 2 s bin (1 sigma,
+    # measured); over ~120 bins the largest is ~3.3 sigma, plus a ~0.1 µε bias (the plant's
+    # finite-volume surface vs the series, ~1 % of the gradient term). Strain within
+    # 1.2 µε in every bin (5 sigma + bias, 5 % of the ~24 µε peak) and within 3 % averaged
+    # over the end of the discharge; temperature within 0.07 K in every bin (5 sigma) and
+    # the 5 K step within 1 %.
     assert peak > 20e-6, "the script produced too little strain to test anything"
-    assert e_err < 1.0e-6
+    assert e_err < 1.2e-6
     assert abs(rel_end) < 0.03
     assert t_err < 0.07
     assert abs(step_meas / AMBIENT_STEP_C - 1) < 0.01
