@@ -9,8 +9,7 @@ mode decays with τ1 = L²/(π²D) = 203 s, so 900 s rests leave ~1 % of ΔE_s.
 The geometry V/S = L (a film) is the user's electrode thickness: taken from the scenario.
 
 Emulated board: naion_fbg_pouch with the interrogator at 1 Hz (not used here) and the
-HX711 at 10 SPS: one pulse and its rest, 940 s of device time at up to speed 100;
-see BENCH for a solver work-around.
+HX711 at 10 SPS: one pulse and its rest, 940 s of device time at up to speed 100.
 """
 
 from __future__ import annotations
@@ -29,12 +28,6 @@ BENCH = BenchSpec(
     overrides={
         "fbg": {"rate_hz": 1.0},
         "streams": {"fbg": {"rate_hz": 1, "enabled": False}},
-        # Work-around, physics-neutral: boards/emulated/plant.py stops integrating the film
-        # 1 000 steps after the last current edge when no lateral exchange is configured;
-        # with sensors read every few ms of device time that is ~100 s into a rest, so a
-        # GITT rest would freeze half relaxed. A 1e-9 /s exchange with a 1e-6 reservoir
-        # keeps the solver running and changes nothing measurable (reported to the lead).
-        "film": {"contact_fraction": 0.999999, "lateral_rate_per_s": 1e-9},
     },
 )
 T_PULSE, T_REST, COUNT, REST0 = 20.0, 900.0, 1, 20.0

@@ -172,6 +172,19 @@ class Film:
             self.fac.append(self._factor(self.dt0 * (1 << k), 0.5))
         self.fac_be = self._factor(self.dt0, 1.0)
         self.removed_mol_m2 = 0.0  # species removed through the interface, per unit area A
+        self.settled = 1e-9 * self.c0  # a profile flatter than this counts as uniform
+
+    def spread(self):
+        """max - min of the concentration profile (0 when the film is uniform)."""
+        c = self.c
+        lo = hi = c[0]
+        for j in range(1, self.n):
+            v = c[j]
+            if v < lo:
+                lo = v
+            elif v > hi:
+                hi = v
+        return hi - lo
 
     def _factor(self, dt, theta):
         n = self.n
@@ -348,7 +361,9 @@ class Plant:
         film = self.film
         i = self.current
         dt0 = film.dt0
-        if i != 0.0 or film.k or self.steps_since_edge < 1000:
+        # At rest with no lateral exchange the film only relaxes; stop integrating once it
+        # is uniform (not after a fixed number of steps: a long rest must keep relaxing).
+        if i != 0.0 or film.k or self.steps_since_edge < 1000 or film.spread() > film.settled:
             while dt_total >= dt0:
                 if self.steps_since_edge < film.be_steps:
                     dt = dt0

@@ -155,3 +155,26 @@ def test_gain_pressure_phases_match_seed_001() -> None:
     dcreep = creep * (math.log(1 + (age + t_end * 1e-6) / tau) - math.log(1 + age / tau))
     assert p.pressure_pa() - p0 == pytest.approx(1.23e6 - dcreep, rel=1e-3)
     assert p.force_n() == pytest.approx(p.pressure_pa() * 63.62e-6, rel=1e-3)
+
+
+def test_long_rest_keeps_relaxing_when_read_often() -> None:
+    """A rest read every few ms (as the firmware's sensors do) must relax the film to the
+    series solution's uniform level, however many solver steps that takes."""
+    L, d, i, t_on = 10e-6, 5e-14, 1.0, 20.0
+    p = Plant(
+        {
+            "cell": {"area_m2": 1.0},
+            "film": {"thickness_m": L, "d_m2_s": d, "c0_mol_m3": 1000.0, "dt0_s": 1e-3},
+            "electrical": {"ocv_vs_theta": [[0, 0], [1, 1]], "r_ohm": 0.0},
+        }
+    )
+    p.set_current(i, 0)
+    p.set_current(0.0, int(t_on * 1e6))
+    t = int(t_on * 1e6)
+    for _ in range(200_000):  # 2 000 s of rest in 10 ms reads: far past 1 000 steps
+        t += 10_000
+        p.advance(t)
+    uniform = 1000.0 - i * t_on / (FARADAY * L)
+    tau1 = L * L / (math.pi**2 * d)  # 203 s: 2 000 s is ~10 tau1, so within 1e-4 relative
+    assert 2000.0 > 9 * tau1
+    assert p.surface_conc() == pytest.approx(uniform, rel=1e-4)
