@@ -465,7 +465,9 @@ class Rig:
 
     @property
     def lost_samples(self) -> dict[str, int]:
-        """Samples counted as lost on the link, per stream name."""
+        """Samples lost per stream name: on the link (index gaps) and on the board (frames
+        it could not send, sample slots its loop was too late for; FLAG_DROPPED). Each gap
+        in `gaps` says which, where and how many."""
         out = {self.stream_name(int(s.id)): 0 for s in (self.hello.streams if self.hello else ())}
         with self._lock:
             for g in self.gaps:
