@@ -9,7 +9,11 @@ running and no valid command frame arrived for `timeout_ms`. A latch switches th
 off at once; only CLEAR_FAULT (with the condition gone) releases it.
 """
 
+from micropython import const
+
 from protocol import defs
+
+_CHUNK = const(0x10000000)  # 2**28 us: ticks_diff spans only +-2**29 us on boards
 
 
 def volts_to_raw(calib, v):
@@ -46,6 +50,7 @@ class Safety:
         self.max_mdegc = int(limits.get("max_temp_c", 1000.0) * 1000)
         self.watchdog_ms = watchdog_ms
         self.last_rx = 0
+        self.silent_us = 0  # silence already folded out of last_rx (timeouts > 2**29 us)
         self.latched = False
         self.cause = defs.CAUSE_NONE
         self.sensor_bad = 0  # bit s: stream s reported a sensor fault
@@ -58,6 +63,7 @@ class Safety:
 
     def fed(self, now):
         self.last_rx = now
+        self.silent_us = 0
 
     def check(self, clock, now, smp, output_on, running):
         """Return a latch cause (0 when all is well)."""
@@ -93,8 +99,14 @@ class Safety:
                 self.sensor_bad &= ~8
                 if smp.temp_mdegc > self.max_mdegc:
                     return defs.CAUSE_OVER_TEMP
+        d = clock.ticks_diff(now, self.last_rx)
+        if d >= _CHUNK:  # fold long silences in before a single ticks_diff would wrap
+            self.last_rx = clock.ticks_add(self.last_rx, _CHUNK)
+            d -= _CHUNK
+            if self.silent_us < 3 * _CHUNK:  # stays a small int (< 2**30) with d added
+                self.silent_us += _CHUNK
         if running and self.watchdog_ms:
-            if clock.ticks_diff(now, self.last_rx) > self.watchdog_ms * 1000:
+            if self.silent_us + d > self.watchdog_ms * 1000:
                 return defs.CAUSE_WATCHDOG
         return 0
 

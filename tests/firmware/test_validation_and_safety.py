@@ -172,6 +172,31 @@ emit(out)
     assert r["clear"][0] == "ack" and r["cleared_ev"] == 1 and r["again"][0] == "ack"
 
 
+def test_watchdog_longer_than_the_ticks_half_period_still_latches(mp):
+    # Board ticks_us wraps at 2**30 us, so ticks_diff only spans +-2**29 us (537 s); the
+    # board allows timeouts up to 600 s, which a single ticks_diff can never exceed.
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig(rates=(1, 1, 1, 1), max_sleep_us=500000, watchdog_ms=590000)
+start = r.cmd(defs.CMD_CONSTANT, (0, 0.05, 0, 0, 0, 0))
+t0 = r.now_us()
+ev = []
+for k in range(70):              # silence for longer than the timeout
+    r.run_s(10.0)
+    ev += r.events()
+    r.ev = []
+    r.link.frames = []
+    r.link.seqs = []
+emit({"start": start, "on": r.hal.source.on,
+      "lat": [((e[0] - t0) & 0xFFFFFFFF, e[2]) for e in ev if e[1] == defs.EV_STOP_LATCHED]})
+""")
+    assert r["start"][0] == "ack"
+    assert r["on"] is False
+    (lat,) = r["lat"]
+    assert lat[1] == defs.CAUSE_WATCHDOG and 590000000 <= lat[0] <= 591100000
+
+
 @pytest.mark.parametrize(
     "name, poke, cause",
     [
