@@ -105,6 +105,7 @@ class Waveform:
         self.setpoint_a = 0.0
         self.q_hi = 0
         self.q_lo = 0
+        self.dt_rem = 0  # us of elec_dt_us not yet integrated (under one 100 us unit)
 
     # ---- control -----------------------------------------------------------------------
     def start(self, plan, now):
@@ -114,6 +115,7 @@ class Waveform:
         self.edges = 0
         self.q_hi = 0
         self.q_lo = 0
+        self.dt_rem = 0
         first = plan.amps if plan.kind == CONSTANT or plan.kind == PULSE else 0.0
         if plan.kind == STAIRCASE:
             first = plan.start_a
@@ -163,7 +165,12 @@ class Waveform:
                 di = smp.i_raw - self.i_zero
                 if di < 0:
                     di = -di
-                lo = self.q_lo + di * (smp.elec_dt_us // 100)
+                # carry the sub-100 us remainder: truncating each period (1250 us -> 12
+                # units) made the charge cutoff late by up to 100 us per reading
+                dt = smp.elec_dt_us + self.dt_rem
+                units = dt // 100
+                self.dt_rem = dt - units * 100
+                lo = self.q_lo + di * units
                 self.q_hi += lo >> _CARRY_BITS
                 self.q_lo = lo & _CARRY_MASK
                 if plan.charge_hi >= 0 and (

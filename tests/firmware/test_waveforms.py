@@ -151,6 +151,28 @@ emit({"ack": a, "ev": rel([e for e in ev if e[1] == 4], start[0]), "on": r.hal.s
         assert abs(end[4] - 0.1) < 0.003
 
 
+def test_charge_cutoff_exact_when_the_elec_period_is_not_a_multiple_of_100_us(mp):
+    # elec at 800 Hz: 1250 us between readings; charge was integrated in whole 100 us units
+    # per reading (12 of 12.5), so 0.1 C at 0.05 A ended 4 % late (2.083 s, 0.104 C passed)
+    (r,) = mp(
+        RIG
+        + """
+r = Rig()
+c = r.cmd(defs.CMD_CONFIG_STREAM, (2, 1, 800.0))
+a = r.cmd(defs.CMD_CONSTANT, (0, 0.05, 0, 0, 0.1, 0))
+r.run_s(3.0)
+ev = r.events()
+start = [e for e in ev if e[1] == defs.EV_WAVEFORM_START][0]
+emit({"c": c, "ack": a, "ev": rel([e for e in ev if e[1] == 4], start[0])})
+"""
+    )
+    assert r["c"][0] == "ack" and r["ack"][0] == "ack", r
+    (end,) = r["ev"]
+    assert end[2] == defs.CAUSE_CHARGE
+    assert 1990000 <= end[0] <= 2010000, end
+    assert abs(end[4] - 0.1) < 0.001, end
+
+
 def test_rest_then_completed_and_stop(mp):
     (r,) = mp(
         RIG
