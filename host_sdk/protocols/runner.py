@@ -134,8 +134,9 @@ def run_protocol(
     """Configure the rig from the protocol and run its steps in order.
 
     A step ends with the board's waveform_end (completed or a cutoff); a latched safety stop
-    ends the run. Setting `stop` sends STOP and ends the run. Raises RigError when device
-    time stops advancing for `stall_timeout_s` or a step overruns its nominal duration.
+    or a board reboot ends the run. Setting `stop` sends STOP and ends the run. Raises
+    RigError when device time stops advancing for `stall_timeout_s` or a step overruns its
+    nominal duration.
     """
     problems = check_against_board(protocol, rig.hello)
     if problems:
@@ -198,7 +199,10 @@ def _wait_end(
     limit = None if nominal is None else t0 + nominal * 1.05 + 5.0
     last_t, last_wall = rig.device_time_s, time.monotonic()
     while True:
-        ev = rig.wait_event(after=mark, timeout_s=0.25)
+        # a reboot ends the waveform without a waveform_end: wait for the boot event too
+        ev = rig.wait_event(
+            (defs.EV_WAVEFORM_END, defs.EV_STOP_LATCHED, defs.EV_BOOT), after=mark, timeout_s=0.25
+        )
         if ev is not None:
             return ev
         if stop is not None and stop.is_set():

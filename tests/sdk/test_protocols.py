@@ -177,3 +177,46 @@ def test_unreadable_file(tmp_path: Path) -> None:
     bad.write_text("[[steps]\nkind=")
     with pytest.raises(ProtocolError, match="not valid TOML"):
         load_protocol(bad)
+
+
+def test_board_reboot_during_a_step_ends_the_run() -> None:
+    # a reboot drops the waveform without a waveform_end: the runner must not wait forever
+    # (device time keeps advancing once the client re-applies streaming after the reboot)
+    import threading
+    import time
+
+    from host_sdk.client import Rig
+    from host_sdk.protocols import run_protocol
+    from host_sdk.transport import Link
+    from protocol import defs
+    from tests.sdk.fakeboard import FakeBoard
+
+    board = FakeBoard()
+    rig = Rig(Link(opener=board.port), heartbeat_s=None, command_timeout_s=0.2).connect()  # type: ignore[arg-type]
+    proto = _parse(
+        """
+[[steps]]
+kind = "constant"
+current_a = 0.01
+cutoff = { v_max_v = 4.0 }
+"""
+    )
+    out: list[object] = []
+    t = threading.Thread(
+        target=lambda: out.append(run_protocol(rig, proto, stall_timeout_s=3.0)),  # type: ignore[arg-type]
+        daemon=True,
+    )
+    try:
+        t.start()
+        deadline = time.monotonic() + 3.0
+        while board.state != defs.STATE_RUNNING and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        board.reboot()
+        t.join(timeout=8.0)
+        assert not t.is_alive(), "run_protocol still waiting after the board rebooted"
+        (res,) = out
+        assert res.completed is False and res.stopped_by == "boot"  # type: ignore[attr-defined]
+    finally:
+        rig.close(leave_current_off=False)
+        t.join(timeout=10.0)
