@@ -295,6 +295,9 @@ class Commands:
         p.start_a = start
         p.step_a = step_u / back if back != 1.0 else step_u
         p.count = nsteps
+        # the last level must be one the source can make too: found out mid-run it would
+        # raise in the loop with the current on
+        self._quantise(p.start_a + (nsteps - 1) * p.step_a)
         if on == 0 or on == dwell:
             p.t_on, p.t_off = dwell, 0
         else:

@@ -564,7 +564,8 @@ class Rig:
         return ack
 
     def set_watchdog(self, timeout_s: float) -> Any:
-        """Current off when the host is silent for `timeout_s` (0 disables)."""
+        """Current off when the host is silent for `timeout_s` while a waveform runs. The
+        board keeps it within its min/max_watchdog_ms limits and cannot switch it off."""
         fields: dict[str, Any] = {"timeout_ms": int(round(timeout_s * 1000))}
         ack = self.command(defs.CMD_SET_WATCHDOG, **fields)
         self._watchdog_set_s = float(timeout_s) or None

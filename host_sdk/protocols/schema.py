@@ -63,7 +63,7 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "v_max_v": (-10.0, 10.0, True, "V", False),
     "max_charge_c": (0.0, 1e7, True, "C", False),
     "max_duration_s": (0.0, 30 * DAY_S, True, "s", False),
-    "watchdog_s": (0.0, 600.0, True, "s", False),
+    "watchdog_s": (0.1, 600.0, True, "s", False),  # the watchdog cannot be switched off
     "load_n": (-1e5, 1e5, True, "N", False),
 }
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
