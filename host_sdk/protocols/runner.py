@@ -204,6 +204,12 @@ def _wait_end(
             (defs.EV_WAVEFORM_END, defs.EV_STOP_LATCHED, defs.EV_BOOT), after=mark, timeout_s=0.25
         )
         if ev is not None:
+            if ev.code == defs.EV_WAVEFORM_END and ev.cause in (defs.CAUSE_V_MIN, defs.CAUSE_V_MAX):
+                # the safety window ends the waveform with the same cause as a cutoff, then
+                # latches in the same breath: a latch that follows is the real ending
+                latch = rig.wait_event((defs.EV_STOP_LATCHED,), after=mark, timeout_s=0.3)
+                if latch is not None:
+                    return latch
             return ev
         if stop is not None and stop.is_set():
             return None

@@ -220,3 +220,53 @@ cutoff = { v_max_v = 4.0 }
     finally:
         rig.close(leave_current_off=False)
         t.join(timeout=10.0)
+
+
+def test_safety_window_latch_ends_the_run_as_a_latch_not_a_cutoff() -> None:
+    # the board's safety window ends the waveform with cause v_max and then latches: the
+    # runner must report the latch, not take it for the step's own cutoff and go on
+    import threading
+    import time
+
+    from host_sdk.client import Rig
+    from host_sdk.protocols import run_protocol
+    from host_sdk.transport import Link
+    from protocol import defs
+    from tests.sdk.fakeboard import FakeBoard
+
+    board = FakeBoard()
+    rig = Rig(Link(opener=board.port), heartbeat_s=None, command_timeout_s=0.2).connect()  # type: ignore[arg-type]
+    proto = _parse(
+        """
+[[steps]]
+kind = "constant"
+current_a = 0.01
+cutoff = { v_max_v = 4.0 }
+
+[[steps]]
+kind = "rest"
+duration_s = 1.0
+"""
+    )
+    out: list[object] = []
+    t = threading.Thread(
+        target=lambda: out.append(run_protocol(rig, proto, stall_timeout_s=3.0)),  # type: ignore[arg-type]
+        daemon=True,
+    )
+    try:
+        t.start()
+        deadline = time.monotonic() + 3.0
+        while board.state != defs.STATE_RUNNING and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        with board.lock:
+            board._event(defs.EV_WAVEFORM_END, defs.CAUSE_V_MAX)
+            board._event(defs.EV_STOP_LATCHED, defs.CAUSE_V_MAX)
+        t.join(timeout=8.0)
+        assert not t.is_alive()
+        (res,) = out
+        assert res.completed is False and res.stopped_by == "v_max"  # type: ignore[attr-defined]
+        assert len(res.steps) == 1  # type: ignore[attr-defined]
+    finally:
+        rig.close(leave_current_off=False)
+        t.join(timeout=10.0)
