@@ -275,7 +275,8 @@ SELF_PACED_P99 = 0.8
 
 
 def test_stream_rates_and_timestamps(bench, rig, figure):
-    """Every stream at its configured rate on the one device clock, without gaps.
+    """Every stream at its configured rate on the one device clock, without gaps on the
+    link.
 
     Tolerances: the mean rate within 0.5 % (the board's clock is the reference: any error
     is a scheduling slip, not a clock error); p99 of the timestamps' distance from the ideal
@@ -294,11 +295,19 @@ def test_stream_rates_and_timestamps(bench, rig, figure):
         bench.sleep_device(dev_s)
         rig.set_streaming(False)
         bench.sleep_device(0.5)
-    lost = rig.lost_samples
+    on_link: dict[str, int] = {}
+    on_board: dict[str, int] = {}
+    for g in rig.gaps:
+        tally = on_board if g.kind == "lost_on_board" else on_link
+        tally[g.stream] = tally.get(g.stream, 0) + g.count
     for s, rate in applied.items():
         rec, t, idx = col.records(s)
-        assert lost.get(s, 0) == 0
-        assert np.all(np.diff(idx) == 1), f"{s}: sample indices not contiguous"
+        assert on_link.get(s, 0) == 0, f"{s}: samples lost on a clean link"
+        # a slot the board's loop was late for by more than a period is a lost sample,
+        # flagged by the board and counted (a hiccup of the host machine for the emulator)
+        skipped = int(np.sum(np.diff(idx) - 1))
+        assert skipped == on_board.get(s, 0), f"{s}: index jumps not flagged by the board"
+        assert skipped <= 0.002 * len(t), f"{s}: {skipped} sample slots missed"
         dt = np.diff(t)
         assert np.all(dt > 0), f"{s}: timestamps not increasing"
         span = t[-1] - t[0]
@@ -321,7 +330,7 @@ def test_stream_rates_and_timestamps(bench, rig, figure):
         slipped = int(np.sum(np.abs(grid_err) >= period))
         assert slipped <= 0.002 * len(t), f"{s}: {slipped} samples slipped a whole period"
         figure(f"{s}_rate_hz", mean_rate, "Hz", configured=rate,
-               grid_err_p99_ms=p99 * 1e3, slipped=slipped)  # fmt: skip
+               grid_err_p99_ms=p99 * 1e3, slipped=slipped, missed=skipped)  # fmt: skip
         # the record's own t_us and the unwrapped time agree
         assert np.all((rec["t_us"].astype(np.int64) - np.round(t * 1e6).astype(np.int64))
                       % (1 << 32) == 0)  # fmt: skip

@@ -117,7 +117,8 @@ class RigEvent:
 
 @dataclass
 class GapMark:
-    """Samples that never arrived. kind: "lost" (link), "link_down" or "board_reset"."""
+    """Samples that never arrived. kind: "lost" (link), "lost_on_board" (the board could
+    not take or send them: FLAG_DROPPED), "link_down" or "board_reset"."""
 
     stream: str
     stream_id: int

@@ -198,7 +198,10 @@ class Hal:
         now = time.ticks_ms()
         if self._heap_at is None or time.ticks_diff(now, self._heap_at) >= 1000:
             self._heap_at = now
+            t0 = time.ticks_us()
             gc.collect()
+            # a real board has no emulator garbage to collect: hide the pause from its clock
+            self.clock.hide_wall_us(time.ticks_diff(time.ticks_us(), t0))
             f = gc.mem_free() - (_cfg["plant_heap"] - _cfg["plant_live"])
             self._heap_free = f if f > 0 else 0
         return self._heap_free

@@ -73,6 +73,11 @@ class EmuClock:
         self.last = t
         return t
 
+    def hide_wall_us(self, wall_us):
+        """Let `wall_us` of the emulator's own bookkeeping pass without device time."""
+        self.slip_us += wall_us * self.num // self.den
+        self.cap_wall = time.ticks_add(self.cap_wall, wall_us)
+
     def ticks_us(self):
         return self.now_us() & _T30_MASK
 
