@@ -1,4 +1,4 @@
-"""`stressrig demo`: the whole path on an emulated board in about a minute.
+"""`stressrig demo`: the whole path on an emulated board in about a minute and a half.
 
 An emulated NaK50 | NASICON cell (seed 004, accelerated clock) is stripped with 1 s current
 pulses until 3 V, once per rest time, each series on a fresh cell (the emulated board is
@@ -23,8 +23,9 @@ DEMO_SPEED = 60.0
 # emulated parts convert whether or not their stream is sent, so slow them down and let
 # the clock run faster.
 DEMO_PARTS = "load_sps=10&fbg_hz=1"
-DEMO_RESTS_S = (0.1, 1.0)
-DEMO_CURRENT_A_M2 = 5.0  # 0.5 mA cm⁻²: below seed 004's ~0.6 mA cm⁻² stability limit
+# seed 004 Fig. 4c: 1 s pulses at 1 mA cm⁻², longer rests until the capacity levels off
+DEMO_RESTS_S = (0.5, 1.0, 2.0, 4.0)
+DEMO_CURRENT_A_M2 = 10.0
 
 DEMO_PROTOCOL = """\
 # The demo's pulsed-stripping series (seed 004 style): 1 s pulses at {i_ma_cm2:g} mA cm^-2,

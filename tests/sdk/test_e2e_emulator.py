@@ -146,9 +146,7 @@ def test_cli_record_with_protocol(tmp_path: Path) -> None:
 def test_demo_writes_outputs(tmp_path: Path) -> None:
     from host_sdk.demo import run_demo
 
-    t0 = time.monotonic()
-    summary = run_demo(tmp_path, rests_s=(0.1,), quiet=True)
-    assert time.monotonic() - t0 < 60
+    summary = run_demo(tmp_path, rests_s=(0.5,), quiet=True)
     for name in ("recording.h5", "summary.json", "voltage_current.png", "protocol.toml"):
         assert (tmp_path / name).exists(), name
     rows = json.loads((tmp_path / "summary.json").read_text())["pulsed_stripping"]
