@@ -180,6 +180,11 @@ class App:
             d = clock.ticks_diff(t, now)
             if d < wait:
                 wait = d
+            # the watchdog is a deadline too: a silent host is latched on time, not at the
+            # next sample
+            d = safety.watchdog_wait_us(clock, now)
+            if d < wait:
+                wait = d
         d = clock.ticks_diff(self.next_status, now)
         if d < wait:
             wait = d

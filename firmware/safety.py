@@ -65,6 +65,11 @@ class Safety:
         self.last_rx = now
         self.silent_us = 0
 
+    def watchdog_wait_us(self, clock, now):
+        """Device us until the watchdog would fire (a deadline for the loop's sleep)."""
+        left = self.watchdog_ms * 1000 - self.silent_us - clock.ticks_diff(now, self.last_rx)
+        return left + 1 if left > 0 else 1
+
     def check(self, clock, now, smp, output_on, running):
         """Return a latch cause (0 when all is well)."""
         fresh = smp.fresh

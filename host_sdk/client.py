@@ -270,6 +270,8 @@ class Rig:
         self._closed = False
         self._reboot_wall = 0.0
         self._last_sample_wall = time.monotonic()
+        self._beat_due = threading.Event()  # the device clock ran a quarter watchdog on
+        self._beat_device_s = 0.0  # device time of the last heartbeat sent
 
     # ---- opening and closing --------------------------------------------------------------
     @classmethod
@@ -345,6 +347,7 @@ class Rig:
     def _shutdown_threads(self) -> None:
         self._closing.set()
         self._link_up.set()
+        self._beat_due.set()
         for t in (self._reader, self._heartbeat):
             if t is not None and t is not threading.current_thread():
                 t.join(timeout=2.0)
@@ -845,6 +848,16 @@ class Rig:
                     self._dispatch(msg)
                 except Exception:  # noqa: BLE001 - a bad callback must not kill the reader
                     log.exception("while handling %r", type(msg).__name__)
+            if self.heartbeat_s and self._heartbeat_due_by_device_time():
+                self._beat_due.set()
+
+    def _heartbeat_due_by_device_time(self) -> bool:
+        """True once the device clock has run a quarter of the watchdog since the last
+        heartbeat: an emulated board's clock can run far ahead of any wall-time interval."""
+        now = self.time.now_s
+        if now < self._beat_device_s:  # the board rebooted: its clock started again
+            self._beat_device_s = now
+        return now - self._beat_device_s >= self._watchdog_device_s() / 4
 
     def _dispatch(self, msg: Any) -> None:
         if isinstance(msg, wire.SampleBlock):
@@ -1052,9 +1065,16 @@ class Rig:
         return max(0.005, min(self.heartbeat_s, wd_wall / 4))
 
     def _heartbeat_loop(self) -> None:
-        while not self._closing.wait(self._heartbeat_interval_s()):
+        """Beat at the wall-time interval, or sooner when the reader sees that the device
+        clock ran a quarter of the watchdog (the board's time is what the watchdog counts)."""
+        while not self._closing.is_set():
+            self._beat_due.wait(self._heartbeat_interval_s())
+            self._beat_due.clear()
+            if self._closing.is_set():
+                return
             if not self._link_up.is_set():
                 continue
+            self._beat_device_s = self.time.now_s
             seq = self._next_seq()
             with contextlib.suppress(LinkLost):
                 self.link.write(wire.encode_command(defs.CMD_HEARTBEAT, seq, seq))

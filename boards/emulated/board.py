@@ -3,7 +3,11 @@
 Configuration (read at import from the environment, or set with `configure()` before
 `make_hal()`):
     STRESSRIG_EMU_SCENARIO   scenario name (boards/emulated/scenarios/NAME.json) or a path
-    STRESSRIG_EMU_SPEED      device clock / wall clock (float, default 1)
+    STRESSRIG_EMU_SPEED      most device seconds per wall second (float, default 1; 0: as
+                             fast as the host CPU allows). See clock.py: device time is
+                             virtual and only ever held back by the wall clock
+    STRESSRIG_EMU_CPU        cost model of the board's CPU: "ideal" (default) or "rp2040"
+    STRESSRIG_EMU_HOLD_AT_US device time at which the world holds until released (-1: none)
     STRESSRIG_EMU_SEED       PRNG seed (int, default 0)
     STRESSRIG_EMU_CTRL_PORT  UDP port on 127.0.0.1 for run-time sensor faults (0: none)
     STRESSRIG_EMU_HX711      "pio" (rp2-style state machine, default) or "bitbang"
@@ -12,7 +16,8 @@ Configuration (read at import from the environment, or set with `configure()` be
                              parts (launcher: -X heapsize = board heap + this); heap_free()
                              reports the board's share only
 
-The link is the MicroPython process's stdin/stdout (the launcher puts a pty in front).
+The link is the MicroPython process's stdin/stdout (usb_cdc.py; the launcher puts a pty in
+front).
 `reset()` exits the process with RESET_EXIT_CODE; the launcher restarts it.
 
 DEFINITION is derived from the scenario: the source range, the load-cell nominal span and
@@ -24,17 +29,22 @@ import gc
 import json
 import os
 import sys
-import time
 
 import micropython
 
 import hw
+import parts as pins_and_adcs
+from clock import VirtualClock
+from costs import cost_model
+from hx711_chip import HX711Chip, StateMachine
+from interrogator import InterrogatorUART
+from usb_cdc import HostWaiter, UsbCdc
 
 RESET_EXIT_CODE = 75
 HERE = os.getenv("STRESSRIG_EMU_DIR") or (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".")
 
 _cfg = {"scenario": None, "speed": 1.0, "seed": 0, "ctrl_port": 0, "hx711": "pio",
-        "plant_heap": 0, "plant_live": 0}
+        "cpu": "ideal", "hold_at_us": -1, "plant_heap": 0, "plant_live": 0}
 SCENARIO = None
 DEFINITION = None
 
@@ -138,8 +148,14 @@ def _definition(sc):
     }
 
 
-def configure(scenario=None, speed=None, seed=None, ctrl_port=None, hx711=None):
+def configure(scenario=None, speed=None, seed=None, ctrl_port=None, hx711=None, cpu=None,
+              hold_at_us=None):
     """Choose the scenario and run parameters; rebuilds SCENARIO and DEFINITION."""
+    if cpu is not None:
+        cost_model(cpu)  # refuse an unknown model here, before anything runs
+        _cfg["cpu"] = cpu
+    if hold_at_us is not None:
+        _cfg["hold_at_us"] = int(hold_at_us)
     global SCENARIO, DEFINITION
     if scenario is not None:
         _cfg["scenario"] = scenario
@@ -168,6 +184,8 @@ configure(
     int(_env("STRESSRIG_EMU_SEED", "0")),
     int(_env("STRESSRIG_EMU_CTRL_PORT", "0")),
     _env("STRESSRIG_EMU_HX711", "pio"),
+    _env("STRESSRIG_EMU_CPU", "ideal"),
+    int(_env("STRESSRIG_EMU_HOLD_AT_US", "-1")),
 )
 _cfg["plant_heap"] = int(_env("STRESSRIG_EMU_PLANT_HEAP", "0"))
 
@@ -194,14 +212,12 @@ class Hal:
         # the plant and the fake parts share the process heap but are not on the board:
         # report what a BOARD_HEAP-sized board would have left. The plant's float garbage
         # fills the heap between collections, so measure after a collection, at most once
-        # a second of wall time (a collection of the emulator's heap costs ~1 ms).
-        now = time.ticks_ms()
-        if self._heap_at is None or time.ticks_diff(now, self._heap_at) >= 1000:
+        # every 10 s of device time. The collection costs no device time: a real board has
+        # no emulator garbage to collect.
+        now = self.clock.t
+        if self._heap_at is None or now - self._heap_at >= 10000000:
             self._heap_at = now
-            t0 = time.ticks_us()
             gc.collect()
-            # a real board has no emulator garbage to collect: hide the pause from its clock
-            self.clock.hide_wall_us(time.ticks_diff(time.ticks_us(), t0))
             f = gc.mem_free() - (_cfg["plant_heap"] - _cfg["plant_live"])
             self._heap_free = f if f > 0 else 0
         return self._heap_free
@@ -227,45 +243,46 @@ def make_hal(link=None):
     cal = d["calibration"]
     gc.collect()
     free0 = gc.mem_free()
-    hwo = hw.Hardware(sc, _cfg["seed"], _cfg["speed"], _cfg["ctrl_port"])
+    cost = cost_model(_cfg["cpu"])
+    clock = VirtualClock(_cfg["speed"], cost, _cfg["hold_at_us"])
+    hwo = hw.Hardware(sc, clock, cost, _cfg["seed"], _cfg["ctrl_port"])
     gc.collect()
     _cfg["plant_live"] += free0 - gc.mem_free()
     if link is None:
-        from firmware.drivers.stdio_link import StdioLink
-
-        link = StdioLink()
+        link = UsbCdc(clock, cost)
+        clock.io = HostWaiter(hwo.control)
     hal = Hal(hwo, link)
     # load cell: HX711 through the PIO state machine or bit-banged pins
-    chip = hw.HX711Chip(hwo, parts["loadcell"]["rate_sps"])
+    chip = HX711Chip(hwo, parts["loadcell"]["rate_sps"])
     hwo.hx711 = chip
     if _cfg["hx711"] == "bitbang":
         dout, sck = chip.pins(d["pins"]["hx711_dout"], d["pins"]["hx711_sck"])
         hal.loadcell = HX711(pin_dout=dout, pin_sck=sck, gain=128,
                              rate_sps=parts["loadcell"]["rate_sps"], clock=hwo.clock)
     else:
-        sm = hw.StateMachine(chip)
+        sm = StateMachine(chip)
         sm.active(1)
         hal.loadcell = HX711(sm=sm, gain=128, rate_sps=parts["loadcell"]["rate_sps"],
                              clock=hwo.clock)
     # FBG interrogator on a UART
     fb = parts["fbg"]
     if fb["n_gratings"]:
-        uart = hw.InterrogatorUART(hwo, fb["rate_hz"])
+        uart = InterrogatorUART(hwo, fb["rate_hz"])
         hwo.uart = uart
         hal.fbg = FbgUart(uart, [tuple(w) for w in fb["windows_fm"]])
     # current source: bipolar PWM setpoint, enable pin, voltage and current ADCs
     hal.source = CurrentSource(
-        hw.PWM(hwo),
-        hw.EnablePin(hwo, d["pins"]["source_enable"]),
-        hw.ADC(hwo.read_voltage_u16),
-        hw.ADC(hwo.read_current_u16),
+        pins_and_adcs.PWM(hwo),
+        pins_and_adcs.EnablePin(hwo, d["pins"]["source_enable"]),
+        pins_and_adcs.ADC(hwo, hwo.read_voltage_u16),
+        pins_and_adcs.ADC(hwo, hwo.read_current_u16),
         cal["amps_per_lsb"],
         zero_code=32768,
         code_max=65535,
         mode="pwm",
     )
     hal.thermistor = Thermistor(
-        hw.ADC(hwo.read_thermistor_u16),
+        pins_and_adcs.ADC(hwo, hwo.read_thermistor_u16),
         beta=cal["thermistor_beta"],
         r0_ohm=cal["thermistor_r0_ohm"],
         t0_c=cal["thermistor_t0_c"],

@@ -18,6 +18,11 @@ import board  # noqa: E402  (imports the plant, the scenario and the fake parts)
 gc.collect()
 board._cfg["plant_live"] = _free0 - gc.mem_free()  # not the board's: see Hal.heap_free
 
+# The loop sleeps at most this long between looks at the link. A real board wakes every 2 ms;
+# the emulated board's sleep ends early when host input arrives (the virtual clock waits on
+# the link), so a longer maximum costs no command latency and saves idle passes.
+EMULATED_MAX_SLEEP_US = 20000
+
 _args = sys.argv[1:]
 board.configure(
     scenario=_args[0] if len(_args) > 0 and _args[0] else None,
@@ -25,12 +30,12 @@ board.configure(
     seed=int(_args[2]) if len(_args) > 2 else None,
 )
 
-from firmware.app import run  # noqa: E402
+from firmware.app import App  # noqa: E402
 
-# The loop sleeps at most this long (device time) between looks at the link. A real
-# board uses 2 ms; at `speed` x that would be 2/speed ms of wall time, and the VM would spend
-# its time in idle loop iterations instead of the work, so keep ~0.2 ms of wall time.
-_speed = board._cfg["speed"]
-app = run(board, max_sleep_us=max(2000, int(200 * _speed)))
+hal = board.make_hal()
+app = App(board.DEFINITION, hal, max_sleep_us=EMULATED_MAX_SLEEP_US)
+# the host lease of the virtual clock is half the firmware's watchdog timeout
+hal.clock.safety = app.safety
+app.run()
 # ENTER_REPL returns here: on the unix port the process then ends (there is no REPL on a
 # pipe); a reset exits inside hal.reset() with RESET_EXIT_CODE.
