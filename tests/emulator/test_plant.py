@@ -65,7 +65,34 @@ def test_mass_balance(name: str) -> None:
         p.advance(t)
     removed = film.removed_mol_m2
     assert film.moles_per_area() + removed == pytest.approx(m0, rel=1e-9, abs=1e-12)
-    assert removed == pytest.approx(p.charge_c / (sc["cell"]["area_m2"] * FARADAY), rel=1e-3)
+    assert removed == pytest.approx(p.charge_c / (sc["cell"]["area_m2"] * FARADAY), rel=1e-12)
+
+
+def test_how_often_the_sensors_read_does_not_change_the_cell() -> None:
+    """The film is solved exactly between current edges: reading every 200 us, at odd
+    times or only at the end of each pulse gives the same state (to rounding)."""
+    sc = load("nak50_pulsed")
+    amps = 10.0 * sc["cell"]["area_m2"]
+
+    def run(read_every_us: int) -> list[float]:
+        p = Plant(sc, seed=1)
+        out = []
+        t = 0
+        for k in range(8):
+            p.set_current(amps if k % 2 == 0 else 0.0, t)
+            end = t + 1_000_000 + 7_919 * k
+            while read_every_us and t + read_every_us < end:
+                t += read_every_us
+                p.advance(t)
+                p.voltage()
+            t = end
+            p.advance(t)
+            out += [p.surface_conc(), p.film.column_mean(), p.voltage(), p.charge_c]
+        return out
+
+    sparse = run(0)
+    for every in (200, 1_013, 33_331):
+        assert run(every) == pytest.approx(sparse, rel=1e-12, abs=1e-9)
 
 
 def test_prng_and_plant_are_deterministic() -> None:
