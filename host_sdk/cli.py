@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "emu_args",
         nargs=argparse.REMAINDER,
-        help="--scenario NAME --speed N --seed S --tcp PORT --list",
+        help="--scenario NAME --speed N|max --cpu ideal|rp2040 --seed S --tcp PORT --list "
+        "(stressrig emulate --help for all)",
     )
 
     s = _add(

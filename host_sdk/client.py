@@ -1049,7 +1049,13 @@ class Rig:
         if first is not None and last is not None and last[0] - first[0] > 0.5:
             return max(1e-3, (last[1] - first[1]) / (last[0] - first[0]))
         emu = self.link.emulator
-        return float(getattr(emu, "speed", 1.0) or 1.0) if emu is not None else 1.0
+        if emu is None:
+            return 1.0
+        achieved = getattr(emu, "achieved_speed", None)
+        ratio = float(achieved() if callable(achieved) else 0.0)
+        if ratio <= 0.0:
+            ratio = float(getattr(emu, "speed", 1.0) or 1.0)
+        return min(ratio, 1e6)  # speed "max" is infinite until a ratio is measured
 
     def _watchdog_device_s(self) -> float:
         if self._watchdog_set_s:

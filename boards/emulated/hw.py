@@ -72,6 +72,8 @@ class Hardware:
         self.amps_per_lsb = self.i_max / 32768.0
         self.dac_gain_error = float(src.get("dac_gain_error", 0.0))
         self.v_noise = float(src.get("voltage_noise_v", 50e-6))
+        self.v_counts_per_v = 65536.0 / (2.0 * self.v_half)
+        self.i_counts_per_a = 32768.0 / self.i_max
         self.i_noise = float(src.get("current_noise_a", self.i_max * 2e-5))
         # sensor noise: gauss_at(seed, sensor, key) keyed by conversion index / sweep
         # number / device ms, so a seed reproduces the data whatever the read order
@@ -142,25 +144,32 @@ class Hardware:
         finally:
             _relock(n)
 
+    # The read paths are split into small functions on purpose: a MicroPython function
+    # with more than about 11 locals and stack slots gets its frame from the heap, and
+    # every float made inside such a function then costs many times more.
     def read_voltage_u16(self):
         n = _unlock()
         try:
-            t = self.now()
-            v = self.plant.voltage() + self.v_noise * gauss_at(self.seed, 1, noise_key(t))
-            code = int((v + self.v_half) * 65536.0 / (2.0 * self.v_half))
+            code = self._voltage_code()
         finally:
             _relock(n)
         return 0 if code < 0 else (65535 if code > 65535 else code)
 
+    def _voltage_code(self):
+        noise = self.v_noise * gauss_at(self.seed, 1, noise_key(self.now()))
+        return int((self.plant.voltage() + noise + self.v_half) * self.v_counts_per_v)
+
     def read_current_u16(self):
         n = _unlock()
         try:
-            t = self.now()
-            i = self.plant.current + self.i_noise * gauss_at(self.seed, 2, noise_key(t))
-            code = int(32768 + i * 32768.0 / self.i_max)
+            code = self._current_code()
         finally:
             _relock(n)
         return 0 if code < 0 else (65535 if code > 65535 else code)
+
+    def _current_code(self):
+        noise = self.i_noise * gauss_at(self.seed, 2, noise_key(self.now()))
+        return int(32768 + (self.plant.current + noise) * self.i_counts_per_a)
 
     # -- the thermistor divider --
     def read_thermistor_u16(self):

@@ -46,7 +46,9 @@ _HOST = textwrap.dedent(
     from host_sdk.client import Rig
     rig = Rig.open(sys.argv[1], watchdog_s=float(sys.argv[2]))
     rig.set_cell(area_m2=3.85e-5)
-    rig.constant_current(current_a=1e-4, duration_s=100000.0)
+    rig.configure_stream("elec", rate_hz=1000.0)  # the launcher sees device time often
+    rig.set_streaming(True)
+    rig.constant_current(current_a=1e-4)
     print("running", flush=True)
     while True:
         time.sleep(1)
