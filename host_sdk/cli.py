@@ -15,7 +15,8 @@ from typing import Any
 
 EPILOG_PORT = (
     "PORT is a serial device (/dev/ttyACM0, COM3), socket://HOST:PORT, or an emulated board "
-    "emu://SCENARIO?speed=50&seed=1 (scenarios: stressrig emulate --list)."
+    "emu://SCENARIO?seed=1 (scenarios: stressrig emulate --list; speed=N caps the emulated "
+    "clock at N x wall time, default max)."
 )
 
 
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Battery stress rig: control the board, record, analyse. "
         "Run `stressrig demo` for the whole path on an emulated board.",
         epilog="examples:\n  stressrig demo --out demo_out\n  stressrig ports\n"
-        "  stressrig record --port emu://nak50_pulsed?speed=20 --duration 30 --out run.h5",
+        "  stressrig record --port emu://nak50_pulsed --duration 30 --out run.h5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what the client does")
@@ -78,13 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "record",
             "Record streams to HDF5 for a duration, optionally running a protocol.",
-            "stressrig record --port emu://nak50_pulsed?speed=20 --duration 60 "
+            "stressrig record --port emu://nak50_pulsed --duration 60 "
             "--streams elec:100,load:10 --out run.h5",
         ),
         (
             "run",
             "Run an experiment protocol (TOML) and record it.",
-            "stressrig run examples/seed004_staircase.toml --port emu://nak50_pulsed?speed=50 "
+            "stressrig run examples/seed004_staircase.toml --port emu://nak50_pulsed "
             "--out staircase.h5",
         ),
     ):
@@ -183,7 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         "stressrig demo --out demo_out",
     )
     s.add_argument("--out", default="stressrig_demo", help="output folder")
-    s.add_argument("--speed", type=float, default=None, help="emulated clock speed-up")
+    s.add_argument(
+        "--speed",
+        default=None,
+        help="most device seconds per wall second of the emulated board, or max (default)",
+    )
     s.add_argument("--seed", type=int, default=1)
     return p
 

@@ -80,6 +80,16 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _choice_int(*allowed: int) -> Callable[[str], int]:
+    def parse(v: str) -> int:
+        n = int(v) if v.strip().isdigit() else None
+        if n not in allowed:
+            raise ValueError(f"must be one of {', '.join(str(a) for a in allowed)}")
+        return n
+
+    return parse
+
+
 def _heap(v: str) -> str:
     if heap_bytes(v) <= 0:
         raise ValueError("must be a size > 0 such as 160k")
@@ -94,7 +104,7 @@ URL_PARAMETERS: dict[str, Callable[[str], Any]] = {
     "tcp": _int_in(0, 65535),
     "hx711": _choice("pio", "bitbang"),
     "heap": _heap,
-    "load_sps": _int_in(1, 100_000),
+    "load_sps": _choice_int(10, 80),  # the HX711 converts at 10 or 80 SPS
     "fbg_hz": _float_in(0.0, math.inf, lo_open=True),
     **{k: _float_in(0.0, 1.0) for k in RATE_SETTINGS},
     "stall_every_s": _float_in(0.0, math.inf),
@@ -106,6 +116,10 @@ def emulator_options_from_url(url: str) -> tuple[str, dict[str, Any]]:
     """`emu://SCENARIO?speed=max&cpu=rp2040&seed=1&drop_rate=1e-4` -> (scenario, keyword
     arguments of start_emulator). Unknown parameters and bad values raise ValueError naming
     the parameter and what it accepts.
+
+    Without `speed=` an emu:// board runs at speed "max": its device time is virtual, so a
+    program that talks to it (the SDK, `stressrig run`) gets the experiment done as fast as
+    this computer allows, and loses nothing however busy the computer is.
 
     `load_sps=10` and `fbg_hz=1` set the rates at which the emulated HX711 converts and
     the emulated interrogator sweeps (and the streams' default rates): those parts work
@@ -127,6 +141,7 @@ def emulator_options_from_url(url: str) -> tuple[str, dict[str, Any]]:
         except ValueError as e:
             msg = str(e) if key in ("speed", "cpu") else f"{key} {e}"
             raise ValueError(f"{url}: emu:// URL parameter {key}={vals[-1]!r}: {msg}") from e
+    values.setdefault("speed", math.inf)
     faults = {k: values.pop(k) for k in list(values) if k in (*RATE_SETTINGS, "stall_s")}
     if "stall_every_s" in values:
         faults["stall_every_s"] = values.pop("stall_every_s")

@@ -35,6 +35,10 @@ def test_url_with_speed_max_and_cpu() -> None:
     assert opts == {"speed": math.inf, "cpu": "rp2040", "seed": 3}
 
 
+def test_url_without_speed_runs_at_max() -> None:
+    assert emulator_options_from_url("emu://gain_solid_state")[1] == {"speed": math.inf}
+
+
 def test_url_parameters_map_to_start_emulator() -> None:
     name, opts = emulator_options_from_url(
         "emu://gain_solid_state?speed=20&tcp=0&hx711=bitbang&heap=200k&load_sps=10"
@@ -70,7 +74,8 @@ def test_unknown_url_parameter_is_named_with_the_allowed_ones() -> None:
         ("hx711=spi", "hx711 must be one of pio, bitbang"),
         ("drop_rate=2", "drop_rate must be a number >= 0, <= 1"),
         ("fbg_hz=0", "fbg_hz must be a number > 0"),
-        ("load_sps=0", "load_sps must be an integer from 1"),
+        ("load_sps=0", "load_sps must be one of 10, 80"),
+        ("load_sps=2", "load_sps must be one of 10, 80"),
         ("stall_s=-1", "stall_s must be a number >= 0"),
         ("heap=0k", "heap must be a size > 0"),
     ],
