@@ -21,7 +21,7 @@ board._cfg["plant_live"] = _free0 - gc.mem_free()  # not the board's: see Hal.he
 # The loop sleeps at most this long between looks at the link. A real board wakes every 2 ms;
 # the emulated board's sleep ends early when host input arrives (the virtual clock waits on
 # the link), so a longer maximum costs no command latency and saves idle passes.
-EMULATED_MAX_SLEEP_US = 20000
+EMULATED_MAX_SLEEP_US = 500000
 
 _args = sys.argv[1:]
 board.configure(
