@@ -76,7 +76,7 @@ def _run_to_cutoff(bench, rig, rest_s: float) -> tuple[float, float, int]:
     max_pulses = THEORETICAL_MAH_CM2 * 3.6 * area * 1e4 / (J_A_M2 * area * 1.0)
     expected = max_pulses * (1.0 + rest_s)
     ack = rig.pulse_train(
-        amplitude_a_m2=J_A_M2, t_on_s=1.0, t_off_s=rest_s, count=0,
+        amplitude_a_m2=J_A_M2, t_on_s=1.0, t_off_s=rest_s, count=65535,  # until the cutoff
         cutoffs=Cutoffs(v_min_v=-1.0, v_max_v=V_CUTOFF, max_duration_s=expected),
     )  # fmt: skip
     end = rig.wait_event(

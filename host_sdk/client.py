@@ -272,6 +272,13 @@ class Rig:
         self._last_sample_wall = time.monotonic()
         self._beat_due = threading.Event()  # the device clock ran a quarter watchdog on
         self._beat_device_s = 0.0  # device time of the last heartbeat sent
+        self._gave_up = False  # the link was lost for good (no reconnect)
+        # host-side facts about the cell: the board needs only the electrode area; the
+        # pressed (stack) area is what turns the load cell's force into stack pressure
+        self.cell: dict[str, Any] = {}
+        # applied stream settings (from the ACKs): name -> {"enabled": bool, "rate_hz": f}
+        self.stream_config: dict[str, dict[str, Any]] = {}
+        self.device_epoch_utc: float | None = None  # Unix time of device time 0 (estimate)
 
     # ---- opening and closing --------------------------------------------------------------
     @classmethod
@@ -389,6 +396,11 @@ class Rig:
     def describe(self) -> str:
         who = f"{self.board_id} {self.unique_id}" if self.hello is not None else "board"
         return f"{who} on {self.link.describe()}"
+
+    @property
+    def link_lost(self) -> bool:
+        """True once the port was lost for good (the client gave up reopening it)."""
+        return self._gave_up
 
     @property
     def emulator(self) -> Any:
@@ -553,6 +565,12 @@ class Rig:
         }
         ack = self.command(defs.CMD_CONFIG_STREAM, **fields)
         self._remember(f"stream{sid}", defs.CMD_CONFIG_STREAM, fields)
+        applied = dict(getattr(ack, "applied", {}) or {})
+        with self._lock:
+            self.stream_config[self.stream_name(sid)] = {
+                "enabled": bool(enabled),
+                "rate_hz": float(applied.get("rate_hz", rate_hz)),
+            }
         return ack
 
     def set_streaming(self, on: bool) -> Any:
@@ -560,11 +578,23 @@ class Rig:
         self._streaming = bool(on)
         return ack
 
-    def set_cell(self, area_m2: float) -> Any:
-        """Electrode area used by the board for A/m² currents and current-density limits."""
+    def set_cell(
+        self, area_m2: float, *, stack_area_m2: float | None = None, label: str = ""
+    ) -> Any:
+        """The cell: `area_m2` is the electrode area (the board uses it for A/m² currents
+        and current-density limits); `stack_area_m2` the pressed area the load cell's force
+        acts on (stack pressure = force / stack_area_m2; kept on the host and stored with
+        recordings, e.g. a 9 mm die: 6.362e-5 m²)."""
+        if stack_area_m2 is not None and not 0.0 < float(stack_area_m2) <= 1.0:
+            raise ValueError(f"stack_area_m2 must be in (0, 1] m², not {stack_area_m2!r}")
         fields: dict[str, Any] = {"area_m2": float(area_m2)}
         ack = self.command(defs.CMD_SET_CELL, **fields)
         self._remember("cell", defs.CMD_SET_CELL, fields)
+        self.cell = {"electrode_area_m2": float(area_m2)}
+        if stack_area_m2 is not None:
+            self.cell["stack_area_m2"] = float(stack_area_m2)
+        if label:
+            self.cell["label"] = label
         return ack
 
     def set_watchdog(self, timeout_s: float) -> Any:
@@ -648,6 +678,7 @@ class Rig:
         amplitude_a_m2: float | None = None,
         cutoffs: Cutoffs | None = None,
     ) -> Any:
+        _check_count(count, "pulse_train")
         unit, value = self._current(amplitude_a, amplitude_a_m2, "amplitude")
         return self.command(
             defs.CMD_PULSE_TRAIN,
@@ -693,6 +724,7 @@ class Rig:
         amplitude_a_m2: float | None = None,
         cutoffs: Cutoffs | None = None,
     ) -> Any:
+        _check_count(count, "gitt")
         unit, value = self._current(amplitude_a, amplitude_a_m2, "amplitude")
         return self.command(
             defs.CMD_GITT,
@@ -918,6 +950,10 @@ class Rig:
         t_s = self.time.unwrap(records["t_us"])
         if len(t_s):
             point = (time.monotonic(), float(t_s[-1]))
+            if self.device_epoch_utc is None:
+                # the sample was taken a link latency ago: good to a few ms on a real
+                # board; for an emulated board its virtual clock makes it nominal
+                self.device_epoch_utc = time.time() - float(t_s[-1])
             with self._lock:
                 if self._clock_first is None or self.boots != self._clock_boot:
                     self._clock_first, self._clock_boot = point, self.boots
@@ -995,6 +1031,7 @@ class Rig:
         self.link.drop()
         if not self.reconnect:
             log.error("link to %s lost: %s", self.describe(), why)
+            self._gave_up = True
             self._closing.set()
             return
         log.warning("link to %s lost (%s); reconnecting", self.describe(), why)
@@ -1018,6 +1055,7 @@ class Rig:
         log.error(
             "could not reopen %s within %.0f s", self.link.describe(), self.reconnect_timeout_s
         )
+        self._gave_up = True
         self._closing.set()
 
     def _start_resync(self, *, reapply: bool) -> None:
@@ -1084,6 +1122,20 @@ class Rig:
             seq = self._next_seq()
             with contextlib.suppress(LinkLost):
                 self.link.write(wire.encode_command(defs.CMD_HEARTBEAT, seq, seq))
+
+
+MAX_COUNT = 65_535  # the firmware counts pulses in 16 bits
+
+
+def _check_count(count: Any, what: str) -> None:
+    """A pulse count the board can finish: 0 would never end (the waveform ran forever)."""
+    if isinstance(count, bool) or not isinstance(count, int | np.integer):
+        raise ValueError(f"{what}: count must be an integer from 1 to {MAX_COUNT}, not {count!r}")
+    if not 1 <= int(count) <= MAX_COUNT:
+        raise ValueError(
+            f"{what}: count {int(count)} is out of range; allowed: 1 to {MAX_COUNT} pulses "
+            "(for a train that runs until a cutoff, give 65535 and a cutoff)"
+        )
 
 
 def _stream_id_of(stream: Any) -> int:

@@ -8,14 +8,25 @@ started (if any) stays up across reopenings and is stopped by `Link.close`.
 
 Tests pass an `opener` (a callable returning any object with read/write/close) instead of a
 URL, which is how the fake board plugs in (python-can's virtual bus idea).
+
+One program at a time per port: a second reader would take bytes (samples) from the first.
+A `Link` that opens a device takes an exclusive lock on it (pyserial's `exclusive=True`,
+flock on POSIX) and writes a UUCP-style lock file (`/run/lock/LCK..ttyACM0`: the holder's
+pid, command line and start time) so that the refusal can name who holds the port.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
 import os
+import re
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
@@ -23,9 +34,12 @@ import serial
 import serial.tools.list_ports
 
 __all__ = [
+    "BadPortUrl",
     "ByteLink",
     "Link",
     "LinkLost",
+    "PortInUse",
+    "PortLock",
     "PortNotFound",
     "available_ports",
     "parse_emu_url",
@@ -34,6 +48,16 @@ __all__ = [
 
 class PortNotFound(OSError):
     """The requested port does not exist; the message lists the ports that do."""
+
+
+class BadPortUrl(PortNotFound):
+    """A port URL that cannot be right (unknown emu:// parameter, a value out of range);
+    the message says what is allowed."""
+
+
+class PortInUse(OSError):
+    """Another program (or another Link in this one) has the port open; the message names
+    it (pid and command line) when it left a lock file."""
 
 
 class LinkLost(OSError):
@@ -87,6 +111,133 @@ def _check_port_exists(url: str) -> None:
     )
 
 
+# ---- one program per port ------------------------------------------------------------------
+def _lock_dir() -> Path:
+    """Where lock files go: /run/lock (or /var/lock) as UUCP tools expect, else the temp dir."""
+    for d in ("/run/lock", "/var/lock"):
+        if os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
+            return Path(d)
+    return Path(tempfile.gettempdir())
+
+
+def _lock_name(device: str) -> str:
+    """LCK..ttyACM0 for /dev/ttyACM0; a pty /dev/pts/3 gives LCK..pts_3."""
+    real = os.path.realpath(device)
+    rel = real[len("/dev/") :] if real.startswith("/dev/") else real.strip("/")
+    return "LCK.." + re.sub(r"[^A-Za-z0-9._-]", "_", rel)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _command_of(pid: int, fallback: str) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return fallback
+    args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+    if len(args) > 1 and Path(args[0]).name.startswith("python"):
+        args = args[1:]  # "python -m ..." / "python script": the script says more
+    return " ".join(Path(args[0]).name.split() + args[1:]) if args else fallback
+
+
+# locks this process holds: lock file path -> id() of the PortLock holding it
+_HELD: dict[str, int] = {}
+_HELD_GUARD = threading.Lock()
+
+
+class PortLock:
+    """An exclusive claim on a device, with a lock file naming the holder."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.path: Path | None = None
+
+    def acquire(self) -> None:
+        """Claim the device or raise PortInUse naming the holder. Stale lock files (their
+        process is gone) are taken over."""
+        path = _lock_dir() / _lock_name(self.device)
+        if self.path == path:
+            return
+        self.release()
+        text = f"{os.getpid():10d}\n{_command_of(os.getpid(), ' '.join(sys.argv))}\n"
+        text += _dt.datetime.now().astimezone().isoformat(timespec="seconds") + "\n"
+        with _HELD_GUARD:
+            if str(path) in _HELD:
+                raise PortInUse(
+                    f"port {self.device} is already open in this program (pid {os.getpid()}): "
+                    "close the other Rig/Link first; one board talks to one client"
+                )
+            for _ in range(3):
+                try:
+                    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    holder = self._holder(path)
+                    if holder is not None:
+                        raise PortInUse(self._busy_text(holder)) from None
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()  # stale: its process is gone
+                    continue
+                except OSError:
+                    return  # lock directory not writable: rely on the flock alone
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(text)
+                _HELD[str(path)] = id(self)
+                self.path = path
+                return
+
+    def _holder(self, path: Path) -> tuple[int, str, str] | None:
+        """(pid, command, since) of a live holder of `path`, None when stale."""
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+            pid = int(lines[0].strip())
+        except (OSError, ValueError, IndexError):
+            return None
+        if not _pid_alive(pid):
+            return None
+        cmd = lines[1].strip() if len(lines) > 1 else "?"
+        since = lines[2].strip() if len(lines) > 2 else "?"
+        return pid, _command_of(pid, cmd), since
+
+    def _busy_text(self, holder: tuple[int, str, str]) -> str:
+        pid, cmd, since = holder
+        return (
+            f"port {self.device} is in use by pid {pid} ({cmd}), since {since}. One program "
+            "at a time: a second one would take samples from the first. Stop it, or wait "
+            "for it to finish."
+        )
+
+    def busy_error(self, why: str) -> PortInUse:
+        """The error for a device another program holds without our lock file."""
+        path = _lock_dir() / _lock_name(self.device)
+        holder = self._holder(path) if path != self.path else None
+        if holder is not None:
+            return PortInUse(self._busy_text(holder))
+        return PortInUse(
+            f"port {self.device} is in use by another program ({why}); `fuser -v "
+            f"{self.device}` names it. Stop it, or wait for it to finish."
+        )
+
+    def release(self) -> None:
+        path, self.path = self.path, None
+        if path is None:
+            return
+        with _HELD_GUARD:
+            if _HELD.get(str(path)) == id(self):
+                del _HELD[str(path)]
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
 class Link:
     """A reopenable byte link. Thread-safe for one reader and many writers."""
 
@@ -110,6 +261,7 @@ class Link:
         self._port: ByteLink | None = None
         self._write_lock = threading.Lock()
         self.device = self.url  # what is really opened (the pty behind emu://)
+        self._lock: PortLock | None = None
 
     # -- opening ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -126,14 +278,23 @@ class Link:
         else:
             self.device = self.url
             _check_port_exists(self.url)
+        is_device = "://" not in self.device  # a path: lock it (socket:// is the server's)
+        if is_device:
+            if self._lock is None:
+                self._lock = PortLock(self.device)
+            self._lock.acquire()  # raises PortInUse naming the holder
         try:
             self._port = serial.serial_for_url(
                 self.device,
                 baudrate=self.baudrate,
                 timeout=self.read_timeout_s,
                 write_timeout=2.0,
+                **({"exclusive": True} if is_device and os.name == "posix" else {}),
             )
         except (serial.SerialException, OSError, ValueError) as e:
+            if is_device and "lock" in str(e).lower():
+                assert self._lock is not None
+                raise self._lock.busy_error(str(e)) from e
             raise PortNotFound(f"cannot open {self.device!r}: {e}") from e
 
     def _start_emulator(self, url: str) -> Any:
@@ -141,16 +302,22 @@ class Link:
             from host_sdk.emulator import start_emulator_from_url
         except ImportError as e:  # pragma: no cover - depends on the emulator package
             raise PortNotFound(f"{url}: host_sdk.emulator is not available ({e})") from e
-        parse_emu_url(url)  # a clear error for a URL without a scenario
+        from host_sdk.emulator import emulator_options_from_url, list_scenarios
+
+        try:
+            parse_emu_url(url)  # a clear error for a URL without a scenario
+            name, _ = emulator_options_from_url(url)
+        except ValueError as e:
+            raise BadPortUrl(str(e)) from e
+        if name not in list_scenarios() and not os.path.isfile(name):
+            raise BadPortUrl(
+                f"{url}: no emulated board called {name!r}; scenarios: "
+                f"{', '.join(list_scenarios())}"
+            )
         try:
             return start_emulator_from_url(url)
-        except (ValueError, KeyError, FileNotFoundError) as e:
-            from host_sdk.emulator import list_scenarios
-
-            raise PortNotFound(
-                f"{url}: cannot start the emulated board ({e}); scenarios: "
-                f"{', '.join(list_scenarios())}"
-            ) from e
+        except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e:
+            raise PortNotFound(f"{url}: the emulated board did not start: {e}") from e
 
     @property
     def is_open(self) -> bool:
@@ -204,8 +371,10 @@ class Link:
                 pass
 
     def close(self) -> None:
-        """Close the port and stop an emulator this link started."""
+        """Close the port, release its lock and stop an emulator this link started."""
         self._close_port()
+        if self._lock is not None:
+            self._lock.release()
         emu, self.emulator = self.emulator, None
         if emu is not None:
             emu.stop()

@@ -15,7 +15,6 @@ class Control:
         """`apply(msg)` handles one decoded message (a dict)."""
         self.sock = None
         self.apply = apply
-        self.buf = bytearray(512)
         self.next_us = 0
         if port:
             import socket
@@ -34,13 +33,16 @@ class Control:
     def poll_now(self):
         while True:
             try:
-                n = self.sock.readinto(self.buf)
+                # recv: one datagram. MicroPython's stream readinto keeps reading until the
+                # buffer is full, so two messages sent back to back came out joined
+                # ('{..}{..}'), failed to parse, and both were dropped.
+                data = self.sock.recv(512)
             except OSError:
                 return
-            if not n:
+            if not data:
                 return
             try:
-                msg = json.loads(bytes(self.buf[:n]))
+                msg = json.loads(data)
             except ValueError:
                 continue
             self.apply(msg)

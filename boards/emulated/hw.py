@@ -124,6 +124,12 @@ class Hardware:
                 self.clock.release()
             elif k == "ambient_c":
                 self.plant.t_amb0 = float(v)
+            elif k == "applied_mass_kg":
+                # known masses on the load cell (calibration): m * g on top of the stack
+                self.plant.applied_n = float(v) * 9.80665
+            elif k == "press_open":
+                # the load cell out of the stack's force path (calibration fixture)
+                self.plant.press_open = bool(v)
             elif v is None or v == "ok" or v is False:
                 if k in self.faults:
                     del self.faults[k]

@@ -28,7 +28,8 @@ Physics (SI units throughout; parameters from the scenario dict, the "hidden tru
   compliance.
 - Stack pressure: P = P0 - creep * ln(1 + t / tau_creep) + dP(q), with q = Q / Q_end the
   normalized capacity passed in the pressure-raising direction and dP(q) piecewise linear
-  with per-phase rates (seed 001). Force = P * A_stack.
+  with per-phase rates (seed 001). Force = P * A_stack, plus known masses placed on the
+  load cell (m * g; the press opened takes P * A_stack off), for calibrating it.
 - FBG: sensing grating d(lambda)/lambda0 = (1 - p_e) eps + k_T dT (+ quadratic), reference
   grating the temperature term only. eps = eps_per_c * Q + eps_grad * (C_mean - C_s) / C0.
 - Temperature: ambient (drift + daily swing) plus a first-order joule-heating lag.
@@ -164,6 +165,10 @@ class Plant:
             self.p_phases.append((q0, q1, acc, rate))
             acc += rate * (q1 - q0)
         self.t0_age_s = float(_get(pr, "age_at_start_s", 0.0))
+        # the press as a calibration fixture (control channel): known masses on the load
+        # cell add m*g to what it reads; an opened press takes the stack's force off it
+        self.applied_n = 0.0
+        self.press_open = False
         th = scenario.get("thermal") or {}
         self.t_amb0 = float(_get(th, "ambient_c", 25.0))
         self.t_drift = float(_get(th, "drift_c_per_h", 0.0)) / 3600.0
@@ -283,7 +288,11 @@ class Plant:
         return self.p0 - self.creep * math.log(1.0 + t / self.creep_tau)
 
     def force_n(self, t_s=None):
-        return self.pressure_pa(t_s) * self.stack_area
+        """Force on the load cell: the stack's P * A_stack (none while the press is open)
+        plus the known masses placed on it (`applied_n`, control channel)."""
+        if self.press_open:
+            return self.applied_n
+        return self.pressure_pa(t_s) * self.stack_area + self.applied_n
 
     def strain(self, t_s=None):
         """Electrode strain seen by the sensing grating (dimensionless)."""

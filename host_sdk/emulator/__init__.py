@@ -6,6 +6,7 @@
     emu.inject(drop_rate=1e-4)             # link faults on the proxy, exact bookkeeping
     emu.set_sensor_fault(loadcell="glitch")
     emu.reset_board(); emu.unplug(2.0)
+    emu.open_press(True); emu.apply_mass(2.0)  # known loads on the load cell (calibration)
     emu.device_time_s(), emu.achieved_speed()
     emu.stop()
 

@@ -128,6 +128,10 @@ class BoardProcess:
                 env=env,
                 bufsize=0,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                # its own session: a Ctrl-C in the terminal goes to the foreground process
+                # group; the board must not get it (MicroPython would stop, and the host
+                # would see a reboot that never happened on a real board)
+                start_new_session=True,
             )
         assert self._proc.stdout is not None and self._proc.stdin is not None
         os.set_blocking(self._proc.stdout.fileno(), False)

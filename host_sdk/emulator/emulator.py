@@ -119,6 +119,21 @@ class Emulator:
         thermistor="open"|"short"|"ok", ambient_c=30.0, clear=True (all off)."""
         send_control(self.ctrl_port, kw)
 
+    # ---- the press: known loads on the load cell ------------------------------------------
+    def apply_mass(self, kg: float) -> None:
+        """Put `kg` of known mass on the load cell (0 removes it): the plant adds m·g to
+        the force it reads, from the board's next look at the control channel (within
+        20 ms of device time). What `stressrig calibrate load` uses on an emulated board."""
+        if not kg >= 0.0:
+            raise ValueError(f"mass must be a number of kg >= 0, not {kg!r}")
+        send_control(self.ctrl_port, {"applied_mass_kg": float(kg)})
+
+    def open_press(self, is_open: bool = True) -> None:
+        """Open the press (True): the stack's force is off the load cell, which then reads
+        only the masses put on it, as when a load cell is calibrated out of the press;
+        False closes it again (the stack pressure of the scenario comes back)."""
+        send_control(self.ctrl_port, {"press_open": bool(is_open)})
+
     # ---- the world's clock ------------------------------------------------------------------
     def hold(self, at_s: float) -> None:
         """Stop the world (the board's device time) when it reaches `at_s` of device time,

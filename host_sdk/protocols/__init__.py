@@ -1,5 +1,6 @@
 """Experiment protocol files (TOML): schema and validation, and running them on a rig."""
 
+from host_sdk.protocols.outcome import BOARD_STOPS, CAUSE_TEXT, Outcome
 from host_sdk.protocols.runner import RunResult, StepResult, check_against_board, run_protocol
 from host_sdk.protocols.schema import (
     STEP_KINDS,
@@ -8,9 +9,13 @@ from host_sdk.protocols.schema import (
     Step,
     load_protocol,
     parse_protocol,
+    stack_area_of,
 )
 
 __all__ = [
+    "BOARD_STOPS",
+    "CAUSE_TEXT",
+    "Outcome",
     "STEP_KINDS",
     "Protocol",
     "ProtocolError",
@@ -21,4 +26,5 @@ __all__ = [
     "load_protocol",
     "parse_protocol",
     "run_protocol",
+    "stack_area_of",
 ]

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from host_sdk.client import Cutoffs, Rig, RigError
+from host_sdk.client import CommandRefused, Cutoffs, Rig, RigError
+from host_sdk.protocols.outcome import Outcome
 from host_sdk.protocols.schema import Protocol, ProtocolError, Step, staircase_levels
 from protocol import defs
 
@@ -32,7 +33,21 @@ class StepResult:
 class RunResult:
     steps: list[StepResult]
     completed: bool
-    stopped_by: str | None = None  # a latched safety stop's cause, or "user"
+    stopped_by: str | None = None  # a latched safety stop's cause, "boot", or "user"
+    outcome: Outcome | None = None  # the full story: cause, step, device time
+
+
+# board events that end a run: the causes of a latched stop, and a reboot
+_ENDING_CAUSES = (
+    defs.CAUSE_WATCHDOG,
+    defs.CAUSE_OVER_TEMP,
+    defs.CAUSE_OVER_FORCE,
+    defs.CAUSE_OVER_CURRENT,
+    defs.CAUSE_COMPLIANCE,
+    defs.CAUSE_SENSOR_FAULT,
+    defs.CAUSE_BOOT,
+)
+_LINK_LOST = object()  # _wait_end: the link went away for good
 
 
 def _amps(step: Step, prefix: str, area_m2: float | None) -> float:
@@ -133,16 +148,35 @@ def run_protocol(
 ) -> RunResult:
     """Configure the rig from the protocol and run its steps in order.
 
-    A step ends with the board's waveform_end (completed or a cutoff); a latched safety stop
-    or a board reboot ends the run. Setting `stop` sends STOP and ends the run. Raises
+    A step ends with the board's waveform_end (completed or a cutoff); a latched safety stop,
+    a board reboot or a lost link ends the run. Setting `stop` sends STOP and ends the run.
+    `RunResult.outcome` says how it ended (and is handed to `recorder.set_outcome`). Raises
     RigError when device time stops advancing for `stall_timeout_s` or a step overruns its
     nominal duration.
     """
+    result = _run(rig, protocol, recorder, on_step, stop, stall_timeout_s)
+    if recorder is not None and hasattr(recorder, "set_outcome"):
+        recorder.set_outcome(result.outcome)
+    return result
+
+
+def _run(
+    rig: Rig,
+    protocol: Protocol,
+    recorder: Any,
+    on_step: Callable[[int, Step], None] | None,
+    stop: threading.Event | None,
+    stall_timeout_s: float,
+) -> RunResult:
     problems = check_against_board(protocol, rig.hello)
     if problems:
         raise ProtocolError(protocol.source, problems)
     if protocol.area_m2 is not None:
-        rig.set_cell(protocol.area_m2)
+        rig.set_cell(
+            protocol.area_m2,
+            stack_area_m2=protocol.stack_area_m2,
+            label=str(protocol.cell.get("label", "")),
+        )
     sf = protocol.safety
     if "v_min_v" in sf and "v_max_v" in sf:
         rig.set_voltage_window(float(sf["v_min_v"]), float(sf["v_max_v"]))
@@ -150,8 +184,10 @@ def run_protocol(
         rig.set_watchdog(float(sf["watchdog_s"]))
     _configure_streams(rig, protocol.streams)
     rig.set_streaming(True)
+    first_mark = rig.event_mark()
     results: list[StepResult] = []
     for i, step in enumerate(protocol.steps):
+        where: dict[str, Any] = {"step_index": i, "step_path": step.path, "step_label": step.label}
         if step.streams:
             _configure_streams(rig, step.streams)
         if on_step is not None:
@@ -163,26 +199,52 @@ def run_protocol(
                 text += f" load_n={float(step.params['load_n']):.6g}"
             recorder.add_marker(t0, text)
         mark = rig.event_mark()
-        _send(rig, step)
+        try:
+            _send(rig, step)
+        except CommandRefused:
+            # a latch (or a reboot) that came between two steps: the board refuses the
+            # next waveform; the run ended there, by the board
+            ended = _board_ending(rig, first_mark)
+            if ended is None:
+                raise
+            results.append(_step_result(i, step, t0, ended.t_s, ended.cause_name, recorder))
+            out = Outcome.board_stop(ended.cause_name, t_dev_s=ended.t_s, **where)
+            return RunResult(results, False, ended.cause_name, out)
         ev = _wait_end(rig, step, mark, t0, stop, stall_timeout_s)
         if ev is None:  # user stop
             rig.stop()
-            results.append(
-                StepResult(i, step.path, step.kind, step.label, t0, rig.device_time_s, "host_stop")
-            )
-            return RunResult(results, False, "user")
-        results.append(StepResult(i, step.path, step.kind, step.label, t0, ev.t_s, ev.cause_name))
-        if ev.code == defs.EV_STOP_LATCHED or ev.cause in (
-            defs.CAUSE_WATCHDOG,
-            defs.CAUSE_OVER_TEMP,
-            defs.CAUSE_OVER_FORCE,
-            defs.CAUSE_OVER_CURRENT,
-            defs.CAUSE_COMPLIANCE,
-            defs.CAUSE_SENSOR_FAULT,
-            defs.CAUSE_BOOT,
-        ):
-            return RunResult(results, False, ev.cause_name)
-    return RunResult(results, True)
+            t = rig.device_time_s
+            results.append(_step_result(i, step, t0, t, "host_stop", recorder))
+            out = Outcome(False, "interrupted", "stop requested", t_dev_s=t, **where)
+            return RunResult(results, False, "user", out)
+        if ev is _LINK_LOST:
+            t = rig.device_time_s
+            results.append(_step_result(i, step, t0, t, "link_lost", recorder))
+            out = Outcome.board_stop("link_lost", t_dev_s=t, **where)
+            return RunResult(results, False, "link_lost", out)
+        results.append(_step_result(i, step, t0, ev.t_s, ev.cause_name, recorder))
+        if ev.code == defs.EV_STOP_LATCHED or ev.cause in _ENDING_CAUSES:
+            out = Outcome.board_stop(ev.cause_name, t_dev_s=ev.t_s, **where)
+            return RunResult(results, False, ev.cause_name, out)
+    n = len(results)
+    t_end = results[-1].t_end_s if results else rig.device_time_s
+    out = Outcome(True, "completed", f"all {n} steps ran", t_dev_s=t_end)
+    return RunResult(results, True, None, out)
+
+
+def _step_result(i: int, step: Step, t0: float, t1: float, cause: str, recorder: Any) -> StepResult:
+    r = StepResult(i, step.path, step.kind, step.label, t0, t1, cause)
+    if recorder is not None and hasattr(recorder, "add_step"):
+        recorder.add_step(r)
+    return r
+
+
+def _board_ending(rig: Rig, after: int) -> Any:
+    """The latch or reboot event among the rig's events after `after`, if any."""
+    for ev in rig.events[after:]:
+        if ev.code in (defs.EV_STOP_LATCHED, defs.EV_BOOT):
+            return ev
+    return None
 
 
 def _wait_end(
@@ -213,6 +275,8 @@ def _wait_end(
             return ev
         if stop is not None and stop.is_set():
             return None
+        if rig.link_lost:
+            return _LINK_LOST
         now_t = rig.device_time_s
         if now_t != last_t:
             last_t, last_wall = now_t, time.monotonic()

@@ -3,7 +3,10 @@
     [protocol]
     name = "pulsed-stripping"
     [cell]
-    area_m2 = 3.85e-5
+    area_m2 = 3.85e-5              # electrode area: currents in A/m² use it
+    stack_diameter_m = 0.012       # or stack_area_m2: the pressed area (stack pressure)
+    [fbg]
+    reference_grating = "g1"       # strain-free grating for temperature compensation
     [safety]
     v_min_v = -1.0
     v_max_v = 3.0
@@ -29,7 +32,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ __all__ = [
     "Step",
     "load_protocol",
     "parse_protocol",
+    "stack_area_of",
 ]
 
 DAY_S = 86_400.0
@@ -59,6 +63,9 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "current_a_m2": (-1e4, 1e4, True, "A/m²", False),
     "rate_hz": (0.0, 100_000.0, False, "Hz", False),
     "area_m2": (0.0, 1.0, False, "m²", False),
+    "stack_area_m2": (0.0, 1.0, False, "m²", False),
+    "stack_diameter_m": (0.0, 1.0, False, "m", False),
+    "diameter_m": (0.0, 1.0, False, "m", False),
     "v_min_v": (-10.0, 10.0, True, "V", False),
     "v_max_v": (-10.0, 10.0, True, "V", False),
     "max_charge_c": (0.0, 1e7, True, "C", False),
@@ -156,10 +163,24 @@ class Protocol:
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
+    fbg: dict[str, Any] = field(default_factory=dict)
+
     @property
     def area_m2(self) -> float | None:
+        """Electrode area (m²): what currents in A/m² are per."""
         a = self.cell.get("area_m2")
         return float(a) if a is not None else None
+
+    @property
+    def stack_area_m2(self) -> float | None:
+        """Pressed (stack) area (m²) the load cell's force acts on: stack_area_m2, or the
+        die's stack_diameter_m. None when the file gives neither."""
+        return stack_area_of(self.cell)
+
+    @property
+    def reference_grating(self) -> str | None:
+        g = self.fbg.get("reference_grating")
+        return str(g) if g else None
 
     def nominal_duration_s(self) -> float | None:
         total = 0.0
@@ -170,9 +191,47 @@ class Protocol:
             total += d
         return total
 
+    def with_streams(self, streams: dict[str, dict[str, Any]]) -> tuple[Protocol, list[str]]:
+        """This protocol with `streams` (e.g. from `--streams`) instead of its own [streams]:
+        streams not named are disabled, and steps no longer change the named ones. Returns
+        the new protocol and notes saying what was overridden."""
+        notes: list[str] = []
+        mine = {k: v for k, v in self.streams.items() if v.get("enabled", True)}
+        if mine and mine != streams:
+            notes.append(
+                f"the protocol's [streams] ({_streams_text(mine)}) replaced by "
+                f"{_streams_text(streams)}"
+            )
+        table = dict(streams)
+        for name in STREAM_NAMES:
+            table.setdefault(name, {"enabled": False})
+        steps = []
+        for st in self.steps:
+            dropped = sorted(set(st.streams) & set(streams))
+            if dropped:
+                notes.append(f"{st.path}.streams: {', '.join(dropped)} kept as given")
+            kept = {k: v for k, v in st.streams.items() if k not in streams}
+            steps.append(Step(st.kind, st.params, st.label, kept, st.path))
+        return replace(self, streams=table, steps=steps), notes
+
     def to_dict(self) -> dict[str, Any]:
         """What goes into a recording's metadata: the file as written, plus its source."""
         return {"source": self.source, "name": self.name, "file": self.raw}
+
+
+def _streams_text(streams: Mapping[str, Mapping[str, Any]]) -> str:
+    return ",".join(
+        f"{k}:{float(v['rate_hz']):g}" if "rate_hz" in v else k for k, v in streams.items()
+    )
+
+
+def stack_area_of(cell: Mapping[str, Any]) -> float | None:
+    """The stack area of a [cell] table: stack_area_m2, or π (d/2)² of stack_diameter_m."""
+    if cell.get("stack_area_m2") is not None:
+        return float(cell["stack_area_m2"])
+    if cell.get("stack_diameter_m") is not None:
+        return math.pi * (float(cell["stack_diameter_m"]) / 2.0) ** 2
+    return None
 
 
 class _Checker:
@@ -350,7 +409,7 @@ class _Checker:
 def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Protocol:
     """Validate a parsed TOML document; raise ProtocolError listing every problem."""
     c = _Checker()
-    c.unknown("", data, ("protocol", "cell", "safety", "streams", "steps"))
+    c.unknown("", data, ("protocol", "cell", "safety", "streams", "steps", "fbg"))
     head = data.get("protocol", {})
     if not isinstance(head, Mapping):
         c.err("protocol", "must be a table with name and description")
@@ -361,9 +420,19 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
     if not isinstance(cell, Mapping):
         c.err("cell", "must be a table like { area_m2 = 3.85e-5 }")
         cell = {}
-    c.unknown("cell", cell, ("area_m2", "label", "diameter_m"))
-    if "area_m2" in cell:
-        c.number("cell.area_m2", "area_m2", cell["area_m2"])
+    cell_keys = ("area_m2", "stack_area_m2", "stack_diameter_m", "diameter_m")
+    c.unknown("cell", cell, ("label", *cell_keys))
+    for key in cell_keys:
+        if key in cell:
+            c.number(f"cell.{key}", key, cell[key])
+    _check_stack_area(c, cell)
+    fbg = data.get("fbg", {})
+    if not isinstance(fbg, Mapping):
+        c.err("fbg", 'must be a table like { reference_grating = "g1" }')
+        fbg = {}
+    c.unknown("fbg", fbg, ("reference_grating",))
+    if "reference_grating" in fbg and not isinstance(fbg["reference_grating"], str):
+        c.err("fbg.reference_grating", f"{fbg['reference_grating']!r} must be a field name")
     safety = data.get("safety", {})
     if not isinstance(safety, Mapping):
         c.err("safety", "must be a table like { v_min_v = 0.0, v_max_v = 4.2 }")
@@ -396,7 +465,22 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         steps=steps,
         source=source,
         raw=dict(data),
+        fbg=dict(fbg),
     )
+
+
+def _check_stack_area(c: _Checker, cell: Mapping[str, Any]) -> None:
+    """stack_area_m2 and stack_diameter_m must agree when both are given (1 %)."""
+    a, d = cell.get("stack_area_m2"), cell.get("stack_diameter_m")
+    if not (isinstance(a, int | float) and isinstance(d, int | float)) or a <= 0 or d <= 0:
+        return
+    from_d = math.pi * (float(d) / 2.0) ** 2
+    if abs(from_d / float(a) - 1.0) > 0.01:
+        c.err(
+            "cell.stack_area_m2",
+            f"{a!r} m² disagrees with stack_diameter_m = {d!r} m ({from_d:.4g} m²); "
+            "give one of them",
+        )
 
 
 def load_protocol(path: str | Path) -> Protocol:

@@ -1,28 +1,28 @@
-"""Recordings: HDF5 files with one extendable dataset per stream, gaps, events, metadata.
+"""Recordings: HDF5 files that explain themselves, written so a crash loses at most the
+last half second and leaves a file any HDF5 tool opens.
 
     rec = Recorder.attach(rig, "run.h5", protocol=proto.to_dict())
     ...
     rec.close()
     data = load_recording("run.h5")
-    data.streams["elec"].records["v_counts"], data.streams["elec"].t_s
+    data.streams["elec"].records["voltage"], data.streams["elec"].t_s, data.outcome
+    data.to_xarray()                                   # SI units, one time axis per stream
+    export_recording(data, "out", "bdf")               # Battery Data Format table + sidecar
 
-Layout (format version 1):
-    /streams/<name>   compound: the board's record fields (raw counts, as sent) +
-                      t_dev_s (f8, unwrapped device time) + sample_index (i8)
-    /gaps             stream_id, first_index, count (-1 unknown), t_dev_s, kind
-    /events           t_dev_s, code, cause, index, value
-    /markers          t_dev_s, text (protocol steps, calibration holds)
-    attrs             format, hello (JSON), firmware_version, board_id, unique_id,
-                      calibration (JSON), protocol (JSON), created_utc, sdk, complete
-The writer uses HDF5 SWMR mode and flushes every `flush_interval_s`, so a killed writer
-leaves a file that opens and holds everything up to the last flush.
+Layout (format version 2, host_sdk.recording.layout): a group per stream with one dataset
+per field (raw counts with units, scale_factor/add_offset and physical_units), `time` with
+its `start` (NeXus NXlog style); events (enum codes and causes), gaps, markers, steps;
+/cell (electrode and stack areas), /calibration, /outcome (how the experiment ended).
 """
 
-from host_sdk.recording.export import export_recording
+from host_sdk.recording.export import EXPORT_FORMATS, export_recording
+from host_sdk.recording.layout import GAP_KINDS
 from host_sdk.recording.reader import Recording, RecordingError, StreamData, load_recording
-from host_sdk.recording.writer import GAP_KINDS, Recorder
+from host_sdk.recording.salvage import repair_in_place
+from host_sdk.recording.writer import Recorder
 
 __all__ = [
+    "EXPORT_FORMATS",
     "GAP_KINDS",
     "Recorder",
     "Recording",
@@ -30,4 +30,5 @@ __all__ = [
     "StreamData",
     "export_recording",
     "load_recording",
+    "repair_in_place",
 ]

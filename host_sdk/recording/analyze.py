@@ -25,7 +25,7 @@ from host_sdk.calibration import Calibration, si_channels  # noqa: E402
 from host_sdk.recording.reader import Recording, load_recording  # noqa: E402
 from protocol import defs  # noqa: E402
 
-__all__ = ["analyze_recording", "stripping_capacities"]
+__all__ = ["analyze_recording", "electrode_area", "stripping_capacities"]
 
 C_M2_PER_MAH_CM2 = 36_000.0  # 1 mAh cm⁻² = 3.6 C / 1e-4 m²
 
@@ -84,6 +84,24 @@ def stripping_capacities(rec: Recording, area_m2: float | None) -> list[dict[str
             row["capacity_mah_cm2"] = cap / C_M2_PER_MAH_CM2
         rows.append(row)
     return rows
+
+
+def electrode_area(rec: Recording, calibration: Calibration | None = None) -> float | None:
+    """The electrode area (m²) capacities per area refer to: the recording's cell, the
+    protocol's [cell] area_m2, or the calibration's electrode_area_m2."""
+    if rec.cell.get("electrode_area_m2"):
+        return float(rec.cell["electrode_area_m2"])
+    if rec.protocol and isinstance(rec.protocol.get("file"), dict):
+        a = (rec.protocol["file"].get("cell") or {}).get("area_m2")
+        if a:
+            return float(a)
+    cal = calibration or Calibration.from_dict(rec.calibration)
+    return cal.electrode_area_m2
+
+
+def _has_load_calibration(rec: Recording, calibration: Calibration | None) -> bool:
+    cal = calibration or Calibration.from_dict(rec.calibration)
+    return cal.load_cell is not None
 
 
 def _stats(v: np.ndarray) -> dict[str, float]:
@@ -164,19 +182,31 @@ def analyze_recording(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ch = si_channels(rec, calibration)
-    cal = calibration or Calibration.from_dict(rec.calibration)
-    area = cal.area_m2
-    if area is None and rec.protocol and isinstance(rec.protocol.get("file"), dict):
-        area = rec.protocol["file"].get("cell", {}).get("area_m2")
+    area = electrode_area(rec, calibration)
     summary: dict[str, Any] = {
         "recording": rec.summary(),
         "plots": [],
         "channels": {},
+        "warnings": [],
         "analysis_errors": [],
     }
+    line = rec.outcome_line()
+    if line:
+        summary["warnings"].append(line)
+    summary["warnings"].extend(ch.get("notes", []))
     for name in ("voltage_v", "current_a", "force_n", "pressure_pa", "temperature_c"):
         if name in ch:
             summary["channels"][name] = _stats(np.asarray(ch[name][1]))
+    if "pressure_pa" in ch:
+        p_mpa = np.asarray(ch["pressure_pa"][1]) / 1e6
+        summary["stack_pressure"] = {
+            "stack_area_m2": ch["stack_area_m2"],
+            "stack_area_source": ch["stack_area_source"],
+            "mean_mpa": float(np.mean(p_mpa)),
+            "first_mpa": float(p_mpa[0]),
+            "last_mpa": float(p_mpa[-1]),
+            "calibration": "host" if _has_load_calibration(rec, calibration) else "board nominal",
+        }
     waves = _waveforms(rec)
     summary["waveforms"] = waves
     if "current_a" in ch:

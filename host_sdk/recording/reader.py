@@ -1,17 +1,17 @@
 """Load a recording back into numpy, salvaging what is intact from damaged files.
 
-A file whose writer was killed opens through SWMR and holds everything up to its last
-flush. A file cut short (copy interrupted, disk full) is padded in a temporary copy so HDF5
-opens it, and only chunks that lie wholly inside the original bytes are kept. Whatever
-could not be read is listed in `Recording.problems`.
+A file whose writer was killed holds everything up to its last flush. A file cut short
+(copy interrupted, disk full) is padded in a temporary copy so HDF5 opens it, and only
+chunks that lie wholly inside the original bytes are kept (host_sdk.recording.salvage).
+Whatever could not be read is listed in `Recording.problems`; how the experiment ended is
+`Recording.outcome`. Reads format 2 (a group of 1-D datasets per stream and table) and
+format 1 (one compound dataset each).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-from host_sdk.recording.writer import EVENT_DTYPE, GAP_DTYPE, GAP_KINDS, MARKER_DTYPE
+from host_sdk.recording.layout import (
+    GAP_KIND_NAMES,
+    STEP_DTYPE,
+    TABLE_KEYS,
+    TABLES,
+)
+from host_sdk.recording.salvage import open_for_reading, read_dataset
 from protocol import defs
 
-__all__ = ["Recording", "RecordingError", "StreamData", "load_recording"]
+__all__ = ["GAP_KIND_NAMES", "Recording", "RecordingError", "StreamData", "load_recording"]
 
 
 class RecordingError(OSError):
@@ -35,7 +41,8 @@ class StreamData:
     stream_id: int
     records: np.ndarray  # structured: raw fields + t_dev_s + sample_index
     fields: list[dict[str, Any]]  # name, unit, scale, offset (from the HELLO)
-    rate_hz: float
+    rate_hz: float  # the rate the stream was configured to (as the board applied it)
+    roles: dict[str, str] = field(default_factory=dict)  # FBG field -> sensing/reference
 
     @property
     def t_s(self) -> np.ndarray:
@@ -75,12 +82,32 @@ class Recording:
     board_id: str
     unique_id: str
     meta: dict[str, Any]
-    complete: bool
+    complete: bool  # the writer closed the file (not: the experiment completed)
     problems: list[str] = field(default_factory=list)
+    outcome: dict[str, Any] | None = None  # how the experiment ended (None: not stored)
+    cell: dict[str, Any] = field(default_factory=dict)  # electrode/stack area, label
+    steps: np.ndarray = field(default_factory=lambda: np.empty(0, STEP_DTYPE))
+    start_utc: str = ""  # ISO 8601 UTC of device time 0 (when start_known)
+    start_known: bool = False  # start_utc was measured from the samples
+    sdk_version: str = ""
+    format_version: int = 1
 
     @property
     def intact(self) -> bool:
+        """The file held everything it claims (says nothing about the experiment)."""
         return not self.problems
+
+    @property
+    def completed(self) -> bool | None:
+        """The experiment ran to its end; None when the file does not say (older files)."""
+        if self.outcome is None:
+            return None
+        return bool(self.outcome.get("completed"))
+
+    @property
+    def grating_roles(self) -> dict[str, str]:
+        fbg = self.streams.get("fbg")
+        return dict(fbg.roles) if fbg is not None else {}
 
     def lost_samples(self) -> dict[str, int]:
         """Samples counted lost per stream (gaps of known size)."""
@@ -94,17 +121,43 @@ class Recording:
     def event_name(self, code: int) -> str:
         return defs.EVENT_NAMES.get(int(code), f"event_{code}")
 
+    def outcome_line(self) -> str | None:
+        """One line when the experiment did not complete (None when it did)."""
+        o = self.outcome
+        if o is None or o.get("completed"):
+            return None
+        from host_sdk.protocols.outcome import Outcome
+
+        out = Outcome.from_dict(o)
+        if out.step_index is not None and out.step_index < 0:
+            out.step_index = None
+        if out.t_dev_s is not None and not math.isfinite(out.t_dev_s):
+            out.t_dev_s = None
+        return "the experiment did not complete: " + out.line()
+
+    def to_xarray(self) -> Any:
+        """An xarray.Dataset of the recording in SI units (see host_sdk.recording.views)."""
+        from host_sdk.recording.views import to_xarray
+
+        return to_xarray(self)
+
     def summary(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "board_id": self.board_id,
             "unique_id": self.unique_id,
             "firmware_version": self.firmware_version,
-            "complete": self.complete,
+            "sdk_version": self.sdk_version,
+            "start_utc": self.start_utc,
+            "file_closed": self.complete,
+            "completed": self.completed,
+            "outcome": self.outcome,
+            "cell": self.cell,
             "problems": list(self.problems),
             "streams": {
                 n: {
                     "records": len(s),
+                    "rate_hz": s.rate_hz,
                     "duration_s": float(s.t_s[-1] - s.t_s[0]) if len(s) > 1 else 0.0,
                 }
                 for n, s in self.streams.items()
@@ -135,158 +188,6 @@ def _attr_str(f: h5py.File, name: str, problems: list[str]) -> str:
         return ""
 
 
-def _read_dataset(
-    dset: h5py.Dataset, what: str, problems: list[str], valid_bytes: int | None
-) -> np.ndarray:
-    """Read a 1-D dataset; on damage, read chunk by chunk and keep the intact prefix."""
-    n = int(dset.shape[0])
-    limit = n
-    if valid_bytes is not None and dset.chunks is not None and n:
-        # keep only chunks stored wholly inside the bytes that exist on disk
-        chunk = int(dset.chunks[0])
-        limit = 0
-        for k in range((n + chunk - 1) // chunk):
-            try:
-                info = dset.id.get_chunk_info_by_coord((k * chunk,))
-            except Exception:  # noqa: BLE001
-                break
-            if info.byte_offset is None or info.byte_offset + info.size > valid_bytes:
-                break
-            limit = min(n, (k + 1) * chunk)
-    if limit == n:
-        try:
-            return np.asarray(dset[:])
-        except Exception as e:  # noqa: BLE001 - fall through to chunk-wise salvage
-            first_error = str(e)
-    else:
-        first_error = "file truncated"
-    parts: list[np.ndarray] = []
-    got = 0
-    step = int(dset.chunks[0]) if dset.chunks is not None else max(1, n)
-    while got < limit:
-        try:
-            parts.append(np.asarray(dset[got : min(limit, got + step)]))
-        except Exception:  # noqa: BLE001
-            break
-        got = min(limit, got + step)
-    problems.append(f"{what}: read {got} of {n} records; the rest is damaged ({first_error})")
-    return np.concatenate(parts) if parts else np.empty(0, dtype=dset.dtype)
-
-
-def _superblock(path: Path) -> tuple[int | None, int]:
-    """(stored end-of-file address, consistency flags) of a v2/v3 superblock at offset 0."""
-    with open(path, "rb") as fh:
-        head = fh.read(48)
-    if head[:8] != b"\x89HDF\r\n\x1a\n" or len(head) < 36 or head[8] < 2 or head[9] != 8:
-        return None, 0
-    return int.from_bytes(head[28:36], "little"), head[11]
-
-
-_M32 = 0xFFFFFFFF
-
-
-def _rot(x: int, k: int) -> int:
-    return ((x << k) | (x >> (32 - k))) & _M32
-
-
-def lookup3(data: bytes, initval: int = 0) -> int:
-    """Bob Jenkins' lookup3 hashlittle, as HDF5's H5_checksum_lookup3 computes it."""
-    length = len(data)
-    a = b = c = (0xDEADBEEF + length + initval) & _M32
-    i = 0
-    while length > 12:
-        a = (a + int.from_bytes(data[i : i + 4], "little")) & _M32
-        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _M32
-        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _M32
-        a = (a - c) & _M32
-        a ^= _rot(c, 4)
-        c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32
-        b ^= _rot(a, 6)
-        a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32
-        c ^= _rot(b, 8)
-        b = (b + a) & _M32  # noqa: E702
-        a = (a - c) & _M32
-        a ^= _rot(c, 16)
-        c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32
-        b ^= _rot(a, 19)
-        a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32
-        c ^= _rot(b, 4)
-        b = (b + a) & _M32  # noqa: E702
-        i += 12
-        length -= 12
-    if length == 0:
-        return c
-    tail = data[i:] + bytes(12 - length)
-    a = (a + int.from_bytes(tail[0:4], "little")) & _M32
-    b = (b + int.from_bytes(tail[4:8], "little")) & _M32
-    c = (c + int.from_bytes(tail[8:12], "little")) & _M32
-    c ^= b
-    c = (c - _rot(b, 14)) & _M32  # noqa: E702
-    a ^= c
-    a = (a - _rot(c, 11)) & _M32  # noqa: E702
-    b ^= a
-    b = (b - _rot(a, 25)) & _M32  # noqa: E702
-    c ^= b
-    c = (c - _rot(b, 16)) & _M32  # noqa: E702
-    a ^= c
-    a = (a - _rot(c, 4)) & _M32  # noqa: E702
-    b ^= a
-    b = (b - _rot(a, 14)) & _M32  # noqa: E702
-    c ^= b
-    c = (c - _rot(b, 24)) & _M32  # noqa: E702
-    return c
-
-
-def _repaired_copy(path: Path, eof: int) -> Path:
-    """A temporary copy padded to its stored end-of-file, consistency flags cleared (and the
-    superblock checksum recomputed), so HDF5 opens it without SWMR: a plain reader fails
-    fast on a damaged block where an SWMR reader would retry it for minutes."""
-    fd, tmp = tempfile.mkstemp(suffix=".h5", prefix="stressrig-salvage-")
-    os.close(fd)
-    out = Path(tmp)
-    shutil.copyfile(path, out)
-    with open(out, "r+b") as fh:
-        if out.stat().st_size < eof:
-            fh.truncate(eof)
-        fh.seek(0)
-        sb = bytearray(fh.read(48))
-        sb[11] = 0
-        sb[44:48] = lookup3(bytes(sb[:44])).to_bytes(4, "little")
-        fh.seek(0)
-        fh.write(sb)
-    return out
-
-
-def _open(path: Path, problems: list[str]) -> tuple[h5py.File, int | None, Path | None]:
-    """Open read-only. Returns (file, bytes present when fewer than the file claims, the
-    temporary copy to delete or None).
-
-    A killed writer leaves its SWMR consistency flags set and often a stored end-of-file
-    beyond the bytes written; a cut copy has fewer bytes than it claims. Both are read from
-    a repaired temporary copy, keeping only chunks that lie within the real bytes.
-    """
-    size = path.stat().st_size
-    eof, flags = _superblock(path)
-    short = eof is not None and size < eof
-    tmp: Path | None = None
-    target = path
-    if eof is not None and (short or flags):
-        tmp = target = _repaired_copy(path, eof)
-    try:
-        f = h5py.File(target, "r")
-    except OSError as e:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        raise RecordingError(f"{path}: not a readable stressrig recording ({e})") from e
-    if short and not flags:
-        problems.append(f"file is truncated: {size} of {eof} bytes present")
-    return f, (size if short else None), tmp
-
-
 def _trim_fill(a: np.ndarray, key: str) -> tuple[np.ndarray, int]:
     """Drop trailing rows still at the fill value (extent grown, data never written)."""
     if a.size == 0:
@@ -303,52 +204,140 @@ def _trim_fill(a: np.ndarray, key: str) -> tuple[np.ndarray, int]:
     return a[:keep], int(a.size - keep)
 
 
+def _read_table(
+    group: h5py.Group,
+    dt: np.dtype[Any],
+    cols: list[tuple[str, str]],
+    what: str,
+    problems: list[str],
+    valid_bytes: int | None,
+) -> np.ndarray:
+    """A format-2 table group (one dataset per column) as one structured array; columns
+    of unequal length (a writer killed mid-flush) are cut to the shortest."""
+    parts = {}
+    for name, fld in cols:
+        if name in group:
+            parts[fld] = read_dataset(group[name], f"{what}/{name}", problems, valid_bytes)
+    n = min((len(v) for v in parts.values()), default=0)
+    out = np.zeros(n, dtype=dt)
+    for fld, v in parts.items():
+        out[fld] = v[:n]
+    return out
+
+
+def _group_attrs(f: h5py.File, name: str, problems: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        if name not in f:
+            return out
+        for k, v in f[name].attrs.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            out[k] = v.decode() if isinstance(v, bytes) else v
+    except Exception as e:  # noqa: BLE001 - a damaged group: report, read the rest
+        if problems is not None:
+            problems.append(f"/{name} unreadable: {e}")
+    return out
+
+
+def _outcome(f: h5py.File, complete: bool, problems: list[str]) -> dict[str, Any] | None:
+    attrs = _group_attrs(f, "outcome", problems)
+    if not attrs:
+        return None
+    if "incidents" in attrs:
+        try:
+            attrs["incidents"] = json.loads(attrs["incidents"])
+        except (TypeError, ValueError):
+            pass
+    attrs["completed"] = bool(attrs.get("completed", False))
+    if not complete and attrs.get("stopped_by") == "running":
+        attrs["stopped_by"] = "unknown"
+        attrs["cause"] = "the writer was killed before it could store how the run ended"
+    return attrs
+
+
+def _read_streams(
+    f: h5py.File, version: int, problems: list[str], valid_bytes: int | None, complete: bool
+) -> dict[str, StreamData]:
+    from host_sdk.recording.layout import stream_record_dtype
+
+    streams: dict[str, StreamData] = {}
+    try:
+        group = f["streams"]
+        names = list(group.keys())
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"stream group unreadable: {e}")
+        return streams
+    for name in names:
+        try:
+            d = group[name]
+            fields = json.loads(d.attrs.get("fields", "[]"))
+            sid = int(d.attrs.get("stream_id", -1))
+            rate = float(d.attrs.get("rate_hz", 0.0))
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"stream {name!r} unreadable: {e}")
+            continue
+        roles: dict[str, str] = {}
+        if isinstance(d, h5py.Group):
+            names_in = [c for c in d if c not in ("time", "sample_index")]
+            from types import SimpleNamespace
+
+            info = SimpleNamespace(dtype=np.dtype([(c, d[c].dtype) for c in names_in]), name=name)
+            dt = stream_record_dtype(info)
+            cols = [("time", "t_dev_s"), ("sample_index", "sample_index")]
+            cols += [(c, c) for c in names_in]
+            recs = _read_table(d, dt, cols, f"stream {name!r}", problems, valid_bytes)
+            for c in names_in:
+                role = d[c].attrs.get("role")
+                if role is not None:
+                    roles[c] = role.decode() if isinstance(role, bytes) else str(role)
+        else:
+            recs = read_dataset(d, f"stream {name!r}", problems, valid_bytes)
+        if not complete:
+            recs, _ = _trim_fill(recs, "sample_index")
+        streams[name] = StreamData(name, sid, recs, fields, rate, roles)
+    return streams
+
+
 def load_recording(path: str | Path) -> Recording:
     """Load everything readable from a recording; see `Recording.problems` for the rest."""
     path = Path(path)
     if not path.exists():
         raise RecordingError(f"{path}: no such file")
     problems: list[str] = []
-    f, valid_bytes, tmp = _open(path, problems)
+    f, valid_bytes, tmp = open_for_reading(path, problems, RecordingError)
     try:
         if _attr_str(f, "format", problems) != "stressrig-recording":
             problems.append("not marked as a stressrig recording (format attribute missing)")
+        version = int(f.attrs.get("format_version", 1))
         complete = bool(f.attrs.get("complete", False))
         if not complete:
             problems.append(
                 "recording was not closed (writer killed or still running): data up to the "
                 "last flush is present"
             )
-        streams: dict[str, StreamData] = {}
-        try:
-            group = f["streams"]
-            names = list(group.keys())
-        except Exception as e:  # noqa: BLE001
-            problems.append(f"stream group unreadable: {e}")
-            names = []
-        for name in names:
-            try:
-                d = group[name]
-                fields = json.loads(d.attrs.get("fields", "[]"))
-                sid = int(d.attrs.get("stream_id", -1))
-                rate = float(d.attrs.get("rate_hz", 0.0))
-            except Exception as e:  # noqa: BLE001
-                problems.append(f"stream {name!r} unreadable: {e}")
-                continue
-            recs = _read_dataset(d, f"stream {name!r}", problems, valid_bytes)
-            if not complete:
-                recs, _ = _trim_fill(recs, "sample_index")
-            streams[name] = StreamData(name, sid, recs, fields, rate)
+        streams = _read_streams(f, version, problems, valid_bytes, complete)
         tables: dict[str, np.ndarray] = {}
-        for name, dt in (("gaps", GAP_DTYPE), ("events", EVENT_DTYPE), ("markers", MARKER_DTYPE)):
+        for name, (dt, cols) in TABLES.items():
+            if name not in f:
+                tables[name] = np.empty(0, dtype=dt)
+                continue
             try:
-                tables[name] = _read_dataset(f[name], name, problems, valid_bytes)
+                obj = f[name]
+                if isinstance(obj, h5py.Group):
+                    pairs = [(c.name, c.field) for c in cols]
+                    tables[name] = _read_table(obj, dt, pairs, name, problems, valid_bytes)
+                else:
+                    tables[name] = read_dataset(obj, name, problems, valid_bytes)
                 if not complete:
-                    key = {"gaps": "t_dev_s", "events": "code", "markers": "text"}[name]
-                    tables[name], _ = _trim_fill(tables[name], key)
+                    tables[name], _ = _trim_fill(tables[name], TABLE_KEYS[name])
             except Exception as e:  # noqa: BLE001
                 problems.append(f"{name} unreadable: {e}")
                 tables[name] = np.empty(0, dtype=dt)
+        cal = _group_attrs(f, "calibration", problems)
+        calibration = (
+            json.loads(cal["json"]) if "json" in cal else _attr_json(f, "calibration", {}, problems)
+        )
         rec = Recording(
             path=path,
             streams=streams,
@@ -356,7 +345,7 @@ def load_recording(path: str | Path) -> Recording:
             events=tables["events"],
             markers=tables["markers"],
             hello=_attr_json(f, "hello", {}, problems),
-            calibration=_attr_json(f, "calibration", {}, problems),
+            calibration=calibration,
             protocol=_attr_json(f, "protocol", None, problems),
             firmware_version=_attr_str(f, "firmware_version", problems),
             board_id=_attr_str(f, "board_id", problems),
@@ -364,12 +353,16 @@ def load_recording(path: str | Path) -> Recording:
             meta=_attr_json(f, "meta", {}, problems),
             complete=complete,
             problems=problems,
+            outcome=_outcome(f, complete, problems),
+            cell=_group_attrs(f, "cell", problems),
+            steps=tables["steps"],
+            start_utc=_attr_str(f, "start_utc", problems) or _attr_str(f, "created_utc", problems),
+            start_known=_attr_str(f, "start_utc_source", problems).startswith("device"),
+            sdk_version=_attr_str(f, "sdk_version", problems),
+            format_version=version,
         )
     finally:
         f.close()
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return rec
-
-
-GAP_KIND_NAMES = {v: k for k, v in GAP_KINDS.items()}

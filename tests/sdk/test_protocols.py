@@ -270,3 +270,51 @@ duration_s = 1.0
     finally:
         rig.close(leave_current_off=False)
         t.join(timeout=10.0)
+
+
+# ---- the stack area is its own quantity ------------------------------------------------------
+def _cell(**cell: object) -> dict[str, object]:
+    return {"cell": cell, "steps": [{"kind": "rest", "duration_s": 1.0}]}
+
+
+def test_stack_area_from_a_die_diameter() -> None:
+    from host_sdk.protocols import parse_protocol
+
+    p = parse_protocol(_cell(area_m2=3.85e-5, stack_diameter_m=0.009))
+    assert p.area_m2 == 3.85e-5
+    assert p.stack_area_m2 == pytest.approx(6.362e-5, rel=1e-3)  # DOMAIN.md: 9 mm die
+    assert parse_protocol(_cell(stack_area_m2=1.131e-4)).stack_area_m2 == 1.131e-4
+    assert parse_protocol(_cell(area_m2=3.85e-5)).stack_area_m2 is None
+
+
+def test_stack_area_and_diameter_must_agree() -> None:
+    from host_sdk.protocols import ProtocolError, parse_protocol
+
+    with pytest.raises(ProtocolError, match="cell.stack_area_m2: 0.001 m² disagrees"):
+        parse_protocol(_cell(stack_area_m2=1e-3, stack_diameter_m=0.009))
+
+
+def test_examples_name_their_stack_area() -> None:
+    from host_sdk.protocols import load_protocol
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    areas = {p.name: load_protocol(p).stack_area_m2 for p in root.glob("*.toml")}
+    assert areas["seed001_stack_pressure_cycling.toml"] == pytest.approx(6.362e-5, rel=1e-3)
+    assert areas["seed004_pulsed_stripping.toml"] == pytest.approx(1.131e-4, rel=1e-3)
+
+
+def test_command_line_streams_win_and_say_so() -> None:
+    from host_sdk.protocols import parse_protocol
+
+    p = parse_protocol(
+        {
+            "streams": {"elec": {"rate_hz": 100}, "load": {"rate_hz": 10}},
+            "steps": [{"kind": "rest", "duration_s": 1.0, "streams": {"elec": {"rate_hz": 1000}}}],
+        }
+    )
+    q, notes = p.with_streams({"elec": {"rate_hz": 20.0}})
+    assert q.streams["elec"] == {"rate_hz": 20.0}
+    assert q.streams["load"] == {"enabled": False}
+    assert q.steps[0].streams == {}
+    assert any("replaced by elec:20" in n for n in notes)
+    assert any("steps[0].streams" in n for n in notes)
