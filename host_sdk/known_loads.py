@@ -8,6 +8,7 @@ never averaged in, however far the host lags the board.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,34 +17,54 @@ import numpy as np
 
 from host_sdk.calibration import G_M_S2, LOAD_STATUS_BAD, CalibrationError
 
-__all__ = ["emulated_press_loads", "mean_after", "mean_of_field", "measure_known_loads"]
+__all__ = ["StreamCollector", "emulated_press_loads", "mean_of_field", "measure_known_loads"]
 
 
-def mean_after(
-    rig: Any, stream: str, field_name: str, t_from_s: float, duration_s: float
-) -> tuple[float, int]:
-    """(mean, n) of a raw field over samples with device time in [t_from_s, t_from_s +
-    duration_s]; load-cell readings flagged glitch/not-ready are left out."""
-    values: list[np.ndarray] = []
-    t_end = t_from_s + duration_s
-    deadline = time.monotonic() + 30.0
-    for block in rig.blocks(timeout_s=5.0):
-        if block.stream != stream:
-            if time.monotonic() > deadline:
-                break
-            continue
-        t = np.asarray(block.t_s)
-        keep = (t >= t_from_s) & (t <= t_end)
-        if stream == "load" and "status" in (block.records.dtype.names or ()):
-            keep &= (np.asarray(block.records["status"]) & LOAD_STATUS_BAD) == 0
-        values.append(np.asarray(block.records[field_name], dtype=np.float64)[keep])
-        if float(t[-1]) >= t_end:
-            break
-        deadline = time.monotonic() + 30.0  # samples still arrive: keep waiting
-    got = np.concatenate(values) if values else np.empty(0)
-    if got.size == 0:
-        raise CalibrationError(f"no {stream} samples arrived; is the stream enabled?")
-    return float(np.mean(got)), int(got.size)
+class StreamCollector:
+    """Every block of one stream from the moment it is made. Subscribe before the board is
+    asked to stream: a board that runs ahead of the host (an emulated one at speed max)
+    may have sent the samples wanted before a late subscriber would see them."""
+
+    def __init__(self, rig: Any, stream: str) -> None:
+        self.stream = stream
+        self.blocks: list[Any] = []
+        self._cond = threading.Condition()
+        self._remove = rig.on_block(self._on_block)
+
+    def _on_block(self, block: Any) -> None:
+        if block.stream == self.stream:
+            with self._cond:
+                self.blocks.append(block)
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        self._remove()
+
+    def mean_between(
+        self, field_name: str, t_from_s: float, t_to_s: float, stall_s: float = 30.0
+    ) -> tuple[float, int]:
+        """(mean, n) of a raw field over samples with device time in [t_from_s, t_to_s],
+        once samples past t_to_s arrived; load-cell readings flagged glitch/not-ready are
+        left out. Gives up after `stall_s` of wall time without a new block."""
+        seen = 0
+        with self._cond:
+            while not (self.blocks and float(self.blocks[-1].t_s[-1]) >= t_to_s):
+                seen = len(self.blocks)
+                self._cond.wait(timeout=stall_s)
+                if len(self.blocks) == seen:
+                    break
+            blocks = list(self.blocks)
+        values: list[np.ndarray] = []
+        for block in blocks:
+            t = np.asarray(block.t_s)
+            keep = (t >= t_from_s) & (t <= t_to_s)
+            if self.stream == "load" and "status" in (block.records.dtype.names or ()):
+                keep &= (np.asarray(block.records["status"]) & LOAD_STATUS_BAD) == 0
+            values.append(np.asarray(block.records[field_name], dtype=np.float64)[keep])
+        got = np.concatenate(values) if values else np.empty(0)
+        if got.size == 0:
+            raise CalibrationError(f"no {self.stream} samples arrived; is the stream enabled?")
+        return float(np.mean(got)), int(got.size)
 
 
 def measure_known_loads(
@@ -70,8 +91,12 @@ def measure_known_loads(
     for f_n in loads_n:
         rig.set_streaming(False)
         place(f_n)
-        t_on = _sync_point(rig)
-        mean, n = mean_after(rig, "load", field_name, t_on + settle, hold_s)
+        collector = StreamCollector(rig, "load")
+        try:
+            t_on = _sync_point(rig)
+            mean, n = collector.mean_between(field_name, t_on + settle, t_on + settle + hold_s)
+        finally:
+            collector.close()
         if report is not None:
             report(f_n, mean, n)
         means.append(mean)
