@@ -1,4 +1,5 @@
-"""Byte links to a board: serial ports, `socket://host:port`, and `emu://SCENARIO`.
+"""Byte links to a board: serial ports, `socket://host:port`, `emu://SCENARIO`,
+and `uid:HEX` (the board with that unique id, whatever its port: host_sdk.fleet.identity).
 
 Everything is opened through pyserial's `serial_for_url`, so a pty, a USB CDC port, a TCP
 socket and pyserial's own `loop://` look the same to the client. `emu://NAME?speed=50&seed=1`
@@ -271,6 +272,9 @@ class Link:
             self._port = self._opener()
             return
         assert self.url is not None
+        if self.url.lower().startswith("uid:"):
+            self._open_by_uid(self.url)
+            return
         if self.url.startswith("emu://"):
             if self.emulator is None:
                 self.emulator = self._start_emulator(self.url)
@@ -296,6 +300,16 @@ class Link:
                 assert self._lock is not None
                 raise self._lock.busy_error(str(e)) from e
             raise PortNotFound(f"cannot open {self.device!r}: {e}") from e
+
+    def _open_by_uid(self, url: str) -> None:
+        """`uid:HEX`: the board with that unique id, on whatever port it is now (found again
+        after a replug onto another name); never another board (host_sdk.fleet.identity)."""
+        from host_sdk.fleet.identity import claim_board
+
+        if self._lock is not None:
+            self._lock.release()  # the board may come back on another port
+        device, port, lock = claim_board(url, baudrate=self.baudrate)
+        self.device, self._port, self._lock = device, port, lock
 
     def _start_emulator(self, url: str) -> Any:
         try:

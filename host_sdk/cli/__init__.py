@@ -12,7 +12,20 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from host_sdk.cli import analyze, calibrate, demo, emulate, export, flash, info, ports, record
+from host_sdk.cli import (
+    analyze,
+    analyze_many,
+    calibrate,
+    demo,
+    emulate,
+    export,
+    flash,
+    fleet,
+    info,
+    ports,
+    record,
+    watch,
+)
 from host_sdk.cli.common import (
     EXIT_CODES_TEXT,
     EXIT_ERROR,
@@ -38,6 +51,9 @@ MODULES: dict[str, ModuleType] = {
     "export": export,
     "flash": flash,
     "demo": demo,
+    "fleet": fleet,
+    "watch": watch,
+    "analyze-many": analyze_many,
 }
 
 
