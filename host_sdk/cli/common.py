@@ -28,8 +28,9 @@ exit codes:
   130  interrupted by Ctrl-C (143: terminated by SIGTERM); the recording is kept"""
 
 PORT_TEXT = (
-    "PORT is a serial device (/dev/ttyACM0, COM3), socket://HOST:PORT, or an emulated board "
-    "emu://SCENARIO?seed=1 (scenarios: stressrig emulate --list; speed=N caps the emulated "
+    "PORT is a serial device (/dev/ttyACM0, COM3), socket://HOST:PORT, a board by its unique "
+    "id uid:HEX (stressrig ports lists them; found again after a replug), or an emulated "
+    "board emu://SCENARIO?seed=1 (scenarios: stressrig emulate --list; speed=N caps the emulated "
     "clock at N x wall time, default max). One program at a time per port."
 )
 
