@@ -159,9 +159,16 @@ class Sampler:
                 # for a whole period, record the last counts with LOAD_NOT_READY
                 d = clock.ticks_diff(now, self.next_due[s])
                 p = self.period_us[s]
-                if d >= -(p >> 2) and (self.loadcell.ready() or d >= p):
-                    self._advance(s, now)
-                    self._load()
+                if d >= -(p >> 2):
+                    ready = self.loadcell.ready()
+                    if ready or d >= p:
+                        self._advance(s, now)
+                        if ready and (p >> 3) < d <= p:
+                            # the chip converts on its own clock, later in each period than
+                            # this stream's grid: follow its phase, so the next conversion
+                            # is ready when due instead of polled for every 1/16 period
+                            self.next_due[s] = clock.ticks_add(now, p - (p >> 3))
+                        self._load()
             elif clock.ticks_diff(now, self.next_due[s]) >= 0:
                 if s == ELEC:
                     self._advance(s, now)
