@@ -163,11 +163,12 @@ class Sampler:
                     ready = self.loadcell.ready()
                     if ready or d >= p:
                         self._advance(s, now)
-                        if ready and (p >> 3) < d <= p:
+                        if ready and (p >> 4) < d <= p:
                             # the chip converts on its own clock, later in each period than
-                            # this stream's grid: follow its phase, so the next conversion
-                            # is ready when due instead of polled for every 1/16 period
-                            self.next_due[s] = clock.ticks_add(now, p - (p >> 3))
+                            # this stream's grid: follow its phase (it converted before now,
+                            # so its next word is there by now + p) instead of polling for
+                            # it every 1/16 period
+                            self.next_due[s] = clock.ticks_add(now, p)
                         self._load()
             elif clock.ticks_diff(now, self.next_due[s]) >= 0:
                 if s == ELEC:
