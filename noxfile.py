@@ -57,6 +57,16 @@ def hil(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def hil_rp2040(session: nox.Session) -> None:
+    """The official MicroPython rp2 image on an instruction-level RP2040 (rp2040py) with
+    the real boards/rp2040_pico module and simulated parts, driven through the SDK over a
+    pty (hil_tests/rp2040/README.md). Needs ../shared/rp2-firmware/ (or
+    STRESSRIG_RP2_IMAGE). Smoke subset for CI: `nox -s hil_rp2040 -- -m smoke`."""
+    session.install("-e", ".[dev,rp2040]")
+    session.run("pytest", "-q", "-ra", "hil_tests/rp2040", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks: prints a table and writes bench/results.json."""
     _install(session)
