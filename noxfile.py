@@ -24,6 +24,19 @@ def _install(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit, property, firmware (MicroPython unix port) and HIL tests on the emulated board."""
     _install(session)
+    # the official MicroPython WebAssembly port: a 32-bit VM (31-bit small ints, ticks
+    # wrapping at 2**30, heap_lock) for the firmware and protocol tests (tests/mpvm);
+    # build/ is gitignored
+    session.run(
+        "npm",
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        "build/mpwasm",
+        "@micropython/micropython-webassembly-pyscript@1.27.0",
+        external=True,
+    )
     session.run("pytest", "-q", "-ra", *session.posargs)
 
 

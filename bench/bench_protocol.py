@@ -13,7 +13,7 @@ wire_efficiency     payload bytes / wire bytes of a full sample frame at the def
 mpy_encode_us_per_frame    on the MicroPython unix port: pack a full elec sample frame
                     (38 records with struct.pack_into) and seal it (header + viper CRC-32).
 mpy_seal_us_per_frame      the same, only the seal (header + CRC).
-mpy_alloc_bytes_per_frame  micropython.mem_total() delta per frame over the encode loop
+mpy_alloc_bytes_per_frame  gc.mem_alloc() growth per frame (collector off) over the encode loop
                     (sample, event, status and ACK frames), written out with
                     stream.write(buf, n). Must be 0.
 """
@@ -98,14 +98,14 @@ def _decode_construct(wire: bytes, sess: synth.SyntheticSession) -> tuple[float,
 
 def _mpy_script() -> str:
     return r"""
-import sys, struct, time, micropython
+import gc, sys, struct, time, micropython
 sys.path.insert(0, ROOT)
 from protocol import defs, frame, messages
 
 out = sys.stdout.buffer
 elec = frame.SampleFrame(defs.STREAM_ELEC, struct.calcsize(defs.ELEC_RECORD_FMT))
 w = frame.FrameWriter(64)
-applied = [0, 1.5, 2.5, 4.25, 0.0, 0.0]
+applied = [0, 1.5, 2.5, 4.25, 0.0, 0]  # constant: ..., max_duration_us (u64)
 status = [1, 2, 3, 4, 5, 1, 0, 0.5]
 REC = defs.ELEC_RECORD_FMT
 
@@ -152,14 +152,19 @@ def main():
     t0 = time.ticks_us()
     seal_only(N)
     t_seal = time.ticks_diff(time.ticks_us(), t0)
-    # slope of mem_total over two loop lengths: the per-frame cost, without the one-off
-    # cost of calling `mixed` itself (its bytecode frame is heap-allocated once per call)
+    # slope of gc.mem_alloc (collector off) over two loop lengths: the bytes each frame
+    # leaves allocated, without the one-off cost of calling `mixed` itself. Not
+    # mem_total: it also counts bytecode frames put on the heap for the duration of a call
+    # and freed at its return (no garbage; under heap_lock they go on the C stack)
     mixed(2)
-    t0 = micropython.mem_total()
+    gc.collect()
+    gc.disable()
+    t0 = gc.mem_alloc()
     mixed(100)
-    t1 = micropython.mem_total()
+    t1 = gc.mem_alloc()
     mixed(600)
-    t2 = micropython.mem_total()
+    t2 = gc.mem_alloc()
+    gc.enable()
     micropython.heap_lock()
     try:
         mixed(100)

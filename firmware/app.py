@@ -13,7 +13,9 @@ or, when the caller already built the HAL (the emulated board's launcher, the te
     while app.step(): pass              # or app.run()
 """
 
-from firmware.commands import Commands
+import gc
+
+from firmware.commands import Commands, cpu_overload
 from firmware.devclock import DevClock
 from firmware.hello import hello_payload
 from firmware.link import Link
@@ -28,6 +30,21 @@ except ImportError:  # pragma: no cover
     micropython = None
 
 STATUS_PERIOD_US = 1000000
+MAX_SLEEP_US = 1000000  # the loop sleeps until its next deadline, at most this long
+_LINK_RETRY_US = 1000  # while the link's outbox holds bytes, look again after this
+_M30 = 0x3FFFFFFF
+# Garbage collection. The steady state (sampling, waveforms, heartbeats, STATUS) allocates
+# nothing, so the heap stays still and no collection interrupts sampling. Commands with
+# arguments, events with new floats and the HELLO leave a little garbage: it is collected
+# when the loop has at least `gc_slack_us` to spare before its next deadline (a collection
+# took 16 ms on a Pico), or at once when less than 1/4 of the heap is left.
+GC_SLACK_US = 20000
+GC_MAX_DEFER_US = 30000000  # collect anyway this long after garbage was made
+
+
+def _add30(a, b):
+    """(a + b) mod 2**30 for 0 <= a, b < 2**30 without forming a + b (a big int on boards)."""
+    return a + b if b <= _M30 - a else b - (_M30 - a) - 1
 
 
 def _kbd_intr(c):
@@ -36,9 +53,11 @@ def _kbd_intr(c):
 
 
 class App:
-    def __init__(self, definition, hal, max_sleep_us=2000):
+    def __init__(self, definition, hal, max_sleep_us=MAX_SLEEP_US):
         hal.source.off()  # first thing: no current until a command asks for it
         _kbd_intr(-1)  # a 0x03 in binary traffic must not raise KeyboardInterrupt
+        self.wdt = getattr(hal, "wdt", None)  # hardware watchdog: fed every pass
+        self._wait = getattr(hal.link, "wait", None) or hal.clock.sleep_us
         self.definition = definition
         self.hal = hal
         self.limits = definition["limits"]
@@ -67,6 +86,12 @@ class App:
             abs(cal["amps_per_count"]),
         )
         self.commands = Commands(self)
+        self.gc_slack_us = int(definition.get("gc_slack_us", GC_SLACK_US))
+        self.gc_due = False
+        self.gc_since = 0
+        self.gc_collections = 0
+        self.gc_forced = 0
+        self.foreign_seen = 0
         self.area_m2 = 0.0
         self.running = True
         self.exit_action = None
@@ -77,6 +102,10 @@ class App:
         self.send_hello()
         self.event(defs.EV_BOOT, defs.CAUSE_BOOT, 0, 0.0)
         self.set_streaming(definition.get("stream_at_boot", False))
+        why = cpu_overload(self.limits, self.sampler)
+        if why:
+            self.link.log(defs.LOG_WARNING, "default stream rates: " + why)
+        self.collect()  # boot garbage out of the way before sampling starts
 
     # ---- outgoing ------------------------------------------------------------------
     def event(self, code, cause, index, value):
@@ -96,10 +125,11 @@ class App:
     def send_status(self):
         s = self.sampler
         self.link.status(
-            self.dc.ms & 0x3FFFFFFF,
-            self.link.frames_sent & 0x3FFFFFFF,
-            (s.dropped + self.link.control_dropped) & 0x3FFFFFFF,
-            self.link.reader.bad_frames & 0x3FFFFFFF,
+            self.dc.ms30,
+            self.dc.ms_ep6,
+            self.link.frames_sent,
+            _add30(s.dropped, self.link.control_dropped),
+            self.link.reader.bad_frames,
             self.hal.heap_free(),
             self.state(),
             self.safety.cause,
@@ -142,12 +172,47 @@ class App:
         self.running = False
         self.exit_action = "reset"
 
+    # ---- memory --------------------------------------------------------------------
+    def note_garbage(self):
+        """Something allocated (a command, a HELLO): collect at the next slack."""
+        if not self.gc_due:
+            self.gc_due = True
+            self.gc_since = self.dc.raw
+
+    def collect(self):
+        gc.collect()
+        self.gc_due = False
+        self.gc_collections = self.gc_collections + 1 if self.gc_collections < _M30 else 0
+
+    def _gc_check(self, now, wait):
+        """Collect the garbage a command left when the loop has slack for it."""
+        if not self.gc_due:
+            return
+        clock = self.clock
+        if wait >= self.gc_slack_us or clock.ticks_diff(now, self.gc_since) >= GC_MAX_DEFER_US:
+            self.collect()
+            return
+        if gc.mem_free() < gc.mem_alloc() // 3:  # under 1/4 of the heap left
+            self.gc_forced = self.gc_forced + 1 if self.gc_forced < _M30 else 0
+            self.collect()
+
     # ---- the loop ------------------------------------------------------------------
     def step(self):
         """One loop iteration; False once the application should leave."""
         clock = self.clock
+        if self.wdt is not None:
+            self.wdt.feed()
         now = self.dc.update()
-        self.link.poll_commands(self._handle)
+        link = self.link
+        link.pump()
+        link.poll_commands(self._handle)
+        if link.reader.foreign_version and not self.foreign_seen:
+            self.foreign_seen = link.reader.foreign_version
+            link.log(
+                defs.LOG_ERROR,
+                "the host speaks protocol version %d; this board speaks protocol version %d"
+                % (self.foreign_seen, defs.PROTOCOL_VERSION),
+            )
         if not self.running:
             return self._leave()
         smp = self.sampler
@@ -173,7 +238,8 @@ class App:
             if clock.ticks_diff(now, self.next_status) >= 0:
                 self.next_status = clock.ticks_add(now, STATUS_PERIOD_US)
             self.send_status()
-        # sleep until the next deadline, at most max_sleep_us (to see commands promptly)
+        # sleep until the next deadline (the link wakes the loop early when a command
+        # arrives, where the HAL can): no periodic wake-ups when nothing is due
         wait = clock.ticks_diff(due, now)
         t = wfm.next_tick(now) if wfm.running else None
         if t is not None:
@@ -188,13 +254,17 @@ class App:
         d = clock.ticks_diff(self.next_status, now)
         if d < wait:
             wait = d
+        if link.busy() and wait > _LINK_RETRY_US:
+            wait = _LINK_RETRY_US
         if wait > self.max_sleep_us:
             wait = self.max_sleep_us
+        self._gc_check(now, wait)
         if wait > 0:
-            clock.sleep_us(wait)
+            self._wait(wait)
         return True
 
     def _leave(self):
+        self.source.off()
         if self.exit_action == "repl":
             self.hal.enter_repl()
         elif self.exit_action == "reset":
@@ -202,15 +272,25 @@ class App:
         return False
 
     def run(self):
-        while self.step():
-            pass
+        """The loop until ENTER_REPL/RESET; every way out (exceptions included) switches
+        the output off first."""
+        try:
+            while self.step():
+                pass
+        finally:
+            self.source.off()
 
 
-def run(board, hal=None, max_sleep_us=2000):
+def run(board, hal=None, max_sleep_us=MAX_SLEEP_US):
     """Start the firmware for a board module (DEFINITION + make_hal()); returns the App
-    after it left its loop (ENTER_REPL)."""
+    after it left its loop (ENTER_REPL). An exception anywhere (boot included) switches the
+    output off before it propagates; on a board with a hardware watchdog the board then
+    resets."""
     if hal is None:
         hal = board.make_hal()
-    app = App(board.DEFINITION, hal, max_sleep_us)
-    app.run()
+    try:
+        app = App(board.DEFINITION, hal, max_sleep_us)
+        app.run()
+    finally:
+        hal.source.off()
     return app

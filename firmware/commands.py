@@ -7,9 +7,23 @@ after a lost reply) is not applied again: the stored ACK/NACK payload is sent ag
 Any valid command frame feeds the heartbeat watchdog.
 """
 
+import struct
+
 from firmware import waveform as wf
+from firmware.fastops import copy_bytes
 from firmware.safety import raw_window
 from protocol import defs, messages
+
+_EMPTY = ()
+_NO_ARGS = (
+    defs.CMD_HEARTBEAT,
+    defs.CMD_GET_INFO,
+    defs.CMD_GET_STATUS,
+    defs.CMD_STOP,
+    defs.CMD_CLEAR_FAULT,
+    defs.CMD_ENTER_REPL,
+    defs.CMD_RESET,
+)
 
 
 class Refuse(Exception):
@@ -48,15 +62,31 @@ class Commands:
         self.last_type = 0
         self.last_payload = bytearray(256)
         self.last_n = 0
+        self.after = None  # what to run after the ACK went out (a waveform start, ...)
 
     def handle(self, reader):
+        """One command frame. Argument-less commands (heartbeat, get_status, ...) allocate
+        nothing, so a host that only heartbeats keeps the heap still (no GC pause)."""
         app = self.app
         app.safety.fed(app.dc.raw)
-        payload = memoryview(reader.buf)[defs.HEADER_SIZE :]
-        cmd_seq, cmd_id, args = messages.decode_command(payload, reader.payload_len)
+        buf = reader.buf
+        plen = reader.payload_len
+        h = defs.HEADER_SIZE
+        if plen < defs.COMMAND_HEADER_SIZE:
+            return
+        cmd_seq = buf[h] | (buf[h + 1] << 8)
+        cmd_id = buf[h + 2]
         if cmd_seq == self.last_seq and cmd_id == self.last_id:
             app.link.resend_reply(self.last_type, self.last_payload, self.last_n)
             return
+        if plen == defs.COMMAND_HEADER_SIZE and cmd_id in _NO_ARGS:
+            args = _EMPTY
+            if cmd_id != defs.CMD_HEARTBEAT and cmd_id != defs.CMD_GET_STATUS:
+                app.note_garbage()
+        else:
+            app.note_garbage()
+            payload = memoryview(buf)[h:]
+            cmd_seq, cmd_id, args = messages.decode_command(payload, plen)
         if args is None:
             if cmd_id not in defs.COMMANDS:
                 self._reply_nack(
@@ -68,20 +98,19 @@ class Commands:
                     cmd_id,
                     defs.NACK_BAD_LENGTH,
                     "%s: expected %d argument bytes"
-                    % (
-                        defs.COMMANDS[cmd_id][0],
-                        len(messages.encode_command(0, cmd_id, _zeros(cmd_id))) - 3,
-                    ),
+                    % (defs.COMMANDS[cmd_id][0], messages.command_size(cmd_id)),
                 )
             return
-        after = None
+        self.after = None
         try:
-            applied, after = self.apply(cmd_id, args)
+            applied = self.apply(cmd_id, args)
         except Refuse as e:
             self._reply_nack(cmd_seq, cmd_id, e.reason, e.text)
             return
         self._reply_ack(cmd_seq, cmd_id, applied)
+        after = self.after
         if after is not None:
+            self.after = None
             after()
 
     def _remember(self, cmd_seq, cmd_id, msg_type, n):
@@ -91,7 +120,7 @@ class Commands:
         self.last_id = cmd_id
         self.last_type = msg_type
         self.last_n = n
-        self.last_payload[0:n] = w.buf[off : off + n]
+        copy_bytes(self.last_payload, 0, w.buf, off, n)
 
     def _reply_ack(self, cmd_seq, cmd_id, applied):
         n = self.app.link.ack(cmd_seq, cmd_id, applied)
@@ -103,17 +132,18 @@ class Commands:
 
     # ---- dispatch ----------------------------------------------------------------------
     def apply(self, cmd_id, a):
-        """Validate and apply; return (applied values tuple, callable to run after the ACK)."""
+        """Validate and apply; return the applied values (a tuple; empty: zeros) and leave in
+        `self.after` what to run after the ACK went out."""
         app = self.app
         lim = app.limits
         if cmd_id == defs.CMD_HEARTBEAT:
-            return (), None
+            return _EMPTY
         if cmd_id == defs.CMD_GET_INFO:
             app.send_hello()
-            return (), None
+            return _EMPTY
         if cmd_id == defs.CMD_GET_STATUS:
             app.send_status()
-            return (), None
+            return _EMPTY
         if cmd_id == defs.CMD_CONFIG_STREAM:
             s, en, rate = a
             if s >= defs.N_STREAMS:
@@ -134,23 +164,31 @@ class Commands:
                 lim["max_rate_%s_hz" % defs.STREAM_NAMES[s]],
                 "Hz",
             )
-            applied = app.sampler.set_rate(s, rate)
-            app.sampler.enabled[s] = bool(en)
-            return (s, en, applied), None
+            smp = app.sampler
+            old_p = smp.period_us[s]
+            old_en = smp.enabled[s]
+            applied = smp.set_rate(s, rate)
+            smp.enabled[s] = bool(en)
+            why = cpu_overload(lim, smp)
+            if why:
+                smp.period_us[s] = old_p
+                smp.enabled[s] = old_en
+                raise Refuse(defs.NACK_OUT_OF_RANGE, "rate_hz=%g Hz: %s" % (rate, why))
+            return (s, en, applied)
         if cmd_id == defs.CMD_SET_STREAMING:
             check_range("on", a[0], 0, 1)
             app.set_streaming(a[0])
-            return (a[0],), None
+            return (a[0],)
         if cmd_id == defs.CMD_SET_CELL:
             if app.waveform.running:
                 raise Refuse(defs.NACK_BUSY, "set_cell: a waveform is running; stop it first")
             check_range("area_m2", a[0], lim["min_area_m2"], lim["max_area_m2"], "m2")
             app.area_m2 = a[0]
-            return (a[0],), None
+            return (a[0],)
         if cmd_id == defs.CMD_SET_WATCHDOG:
             check_range("timeout_ms", a[0], lim["min_watchdog_ms"], lim["max_watchdog_ms"], "ms")
             app.safety.watchdog_ms = a[0]
-            return (a[0],), None
+            return (a[0],)
         if cmd_id == defs.CMD_SET_VOLTAGE_WINDOW:
             lo, hi = a
             check_range("v_min_v", lo, lim["min_voltage_v"], lim["compliance_v"], "V")
@@ -160,22 +198,24 @@ class Commands:
                     defs.NACK_OUT_OF_RANGE, "v_min_v=%g V must be below v_max_v=%g V" % (lo, hi)
                 )
             app.safety.set_window(lo, hi)
-            return (lo, hi), None
+            return (lo, hi)
         if cmd_id == defs.CMD_STOP:
             app.waveform.stop(defs.CAUSE_HOST_STOP)
             app.source.off()
-            return (), None
+            return _EMPTY
         if cmd_id == defs.CMD_CLEAR_FAULT:
             if app.safety.latched:
                 why = app.safety.condition_present(app.sampler)
                 if why:
                     raise Refuse(defs.NACK_BAD_STATE, "clear_fault: " + why + " still present")
                 app.clear_fault()
-            return (), None
+            return _EMPTY
         if cmd_id == defs.CMD_ENTER_REPL:
-            return (), app.enter_repl
+            self.after = app.enter_repl
+            return _EMPTY
         if cmd_id == defs.CMD_RESET:
-            return (), app.reset
+            self.after = app.reset
+            return _EMPTY
         if cmd_id in _WAVEFORMS:
             if app.safety.latched:
                 raise Refuse(
@@ -186,7 +226,8 @@ class Commands:
             if app.waveform.running:
                 raise Refuse(defs.NACK_BUSY, "a waveform is running; send stop first")
             plan, applied = self.plan(cmd_id, a)
-            return applied, lambda: app.waveform.start(plan, app.dc.raw)
+            self.after = lambda: app.waveform.start(plan, app.dc.raw)
+            return applied
         raise Refuse(defs.NACK_UNSUPPORTED, "command %d not supported" % cmd_id)
 
     # ---- waveform validation --------------------------------------------------------------
@@ -216,12 +257,20 @@ class Commands:
                 defs.NACK_OUT_OF_RANGE, "current=%g A outside the source range" % amps
             )
 
-    def _time_us(self, name, s, lo, allow_zero=False):
-        hi = self.app.limits["max_duration_s"]
-        if allow_zero and s == 0:
-            return 0
-        check_range(name, s, lo, hi, "s")
-        return int(round(s * 1e6))
+    def _time(self, name, us, lo_s, allow_zero=False):
+        """A duration field (integer us on the wire) checked against [lo_s, max_duration_s];
+        returns it as a split_us() pair. Integer arithmetic only: a float32 of seconds
+        loses time above 2**24 us (16.8 s) on the board."""
+        if allow_zero and us == 0:
+            return wf.split_us(0)
+        lo = s_to_us(lo_s)
+        hi = s_to_us(self.app.limits["max_duration_s"])
+        if us < lo or us > hi:
+            raise Refuse(
+                defs.NACK_OUT_OF_RANGE,
+                "%s=%d us outside allowed range [%d, %d] us" % (name, us, lo, hi),
+            )
+        return wf.split_us(us)
 
     def _cutoffs(self, plan, v_lo, v_hi, q, dur):
         app = self.app
@@ -240,7 +289,7 @@ class Commands:
             units = int(q / (abs(app.calib["amps_per_count"]) * 1e-4) + 0.5)
             plan.charge_hi = units >> 20
             plan.charge_lo = units & 0xFFFFF
-        plan.duration_us = self._time_us("max_duration_s", dur, 0.001, True)
+        plan.duration = self._time("max_duration_us", dur, 0.001, True)
 
     def plan(self, cmd_id, a):
         app = self.app
@@ -250,7 +299,7 @@ class Commands:
         min_t = lim.get("min_pulse_s", 0.001)
         if cmd_id == defs.CMD_REST:
             p.kind = wf.REST
-            p.t_on = self._time_us("duration_s", a[0], min_t, True)
+            p.t_on = self._time("duration_us", a[0], min_t, True)
             return p, (a[0],)
         unit = a[0]
         if cmd_id == defs.CMD_CONSTANT:
@@ -261,18 +310,18 @@ class Commands:
             self._cutoffs(p, *a[2:6])
             return p, (unit, p.amps * back) + tuple(a[2:6])
         if cmd_id in (defs.CMD_PULSE_TRAIN, defs.CMD_GITT):
-            on_name = "t_on_s" if cmd_id == defs.CMD_PULSE_TRAIN else "t_pulse_s"
-            off_name = "t_off_s" if cmd_id == defs.CMD_PULSE_TRAIN else "t_rest_s"
+            on_name = "t_on_us" if cmd_id == defs.CMD_PULSE_TRAIN else "t_pulse_us"
+            off_name = "t_off_us" if cmd_id == defs.CMD_PULSE_TRAIN else "t_rest_us"
             amps, back = self._amps(unit, "amplitude", a[1])
             p.kind = wf.PULSE
-            p.t_on = self._time_us(on_name, a[2], min_t)
-            p.t_off = self._time_us(off_name, a[3], min_t, True)
-            check_range("count", a[4], 0, 65535)
+            p.t_on = self._time(on_name, a[2], min_t)
+            p.t_off = self._time(off_name, a[3], min_t, True)
+            check_range("count", a[4], 1, 65535)
             p.count = a[4]
             p.code = self._quantise(amps)
             p.amps = app.source.code_to_amps(p.code)
             self._cutoffs(p, *a[5:9])
-            return p, (unit, p.amps * back, p.t_on / 1e6, p.t_off / 1e6, p.count) + tuple(a[5:9])
+            return p, (unit, p.amps * back, a[2], a[3], p.count) + tuple(a[5:9])
         # staircase: start, step, stop, dwell_s, on_s
         start, back = self._amps(unit, "start", a[1])
         stop, _ = self._amps(unit, "stop", a[3])
@@ -282,14 +331,15 @@ class Commands:
                 defs.NACK_OUT_OF_RANGE,
                 "step=%g must be non-zero and lead from start=%g to stop=%g" % (step_u, a[1], a[3]),
             )
-        nsteps = int((a[3] - a[1]) / step_u + 1e-6) + 1
+        nsteps = staircase_steps(a[1], step_u, a[3])
         check_range("number of steps (stop-start)/step+1", nsteps, 1, 65535)
-        dwell = self._time_us("dwell_s", a[4], min_t)
-        on = self._time_us("on_s", a[5], 0.0, True)
-        if on > dwell:
+        dwell_us = a[4]
+        on_us = a[5]
+        dwell = self._time("dwell_us", dwell_us, min_t)
+        if on_us > dwell_us:
             raise Refuse(
                 defs.NACK_OUT_OF_RANGE,
-                "on_s=%g s outside allowed range [0, dwell_s=%g] s" % (a[5], a[4]),
+                "on_us=%d us outside allowed range [0, dwell_us=%d] us" % (on_us, dwell_us),
             )
         p.kind = wf.STAIRCASE
         p.start_a = start
@@ -298,16 +348,81 @@ class Commands:
         # the last level must be one the source can make too: found out mid-run it would
         # raise in the loop with the current on
         self._quantise(p.start_a + (nsteps - 1) * p.step_a)
-        if on == 0 or on == dwell:
-            p.t_on, p.t_off = dwell, 0
+        if on_us == 0 or on_us == dwell_us:
+            p.t_on, p.t_off = dwell, wf.split_us(0)
         else:
-            p.t_on, p.t_off = on, dwell - on
+            p.t_on, p.t_off = wf.split_us(on_us), wf.split_us(dwell_us - on_us)
         code = self._quantise(start)
         p.amps = app.source.code_to_amps(code)
         self._cutoffs(p, *a[6:10])
         return p, (unit, p.amps * back, a[2], a[3], a[4], a[5]) + tuple(a[6:10])
 
 
-def _zeros(cmd_id):
-    fmt = defs.COMMANDS[cmd_id][1]
-    return tuple(0 for c in fmt)
+def s_to_us(x):
+    """Seconds (a board limit, float) -> integer us without a float product above 2**24
+    (float32 on the board): whole seconds in integers, the fraction rounded."""
+    whole = int(x)
+    return whole * 1000000 + int(round((x - whole) * 1e6))
+
+
+def _f32_parts(x):
+    """Exact (mantissa, exponent) of a float32 value: x == m * 2**e (integers)."""
+    b = struct.unpack("<I", struct.pack("<f", x))[0]
+    e = (b >> 23) & 0xFF
+    m = b & 0x7FFFFF
+    if e:
+        m |= 0x800000
+    else:
+        e = 1
+    if b >> 31:
+        m = -m
+    return m, e - 150
+
+
+def staircase_steps(start, step, stop):
+    """Number of levels start, start + step, ... up to stop, stop itself included when it
+    is within 1/1024 of a step of a level: floor((stop - start) / step + 1/1024) + 1.
+
+    Exact integer arithmetic on the float32 values the command carried (big ints, at the
+    command only), so a float32 board and a float64 host agree: -0.1 to 0.1 by 0.001 is 201
+    levels everywhere (float32 division said 201, float64 said 200)."""
+    ma, ea = _f32_parts(start)
+    mb, eb = _f32_parts(stop)
+    ms, es = _f32_parts(step)
+    e = ea if ea < eb else eb
+    d = (mb << (eb - e)) - (ma << (ea - e))  # stop - start = d * 2**e
+    if d < 0:
+        d = -d
+    if ms < 0:
+        ms = -ms
+    if e >= es:
+        num = d << (e - es)
+        den = ms
+    else:
+        num = d
+        den = ms << (es - e)
+    return (num * 1024 + den) // (den * 1024) + 1
+
+
+def stream_cost_us(lim, rate_hz):
+    """Estimated CPU us per second of one stream at rate_hz (each record its own wake-up)."""
+    return rate_hz * (lim.get("record_cost_us", 0) + lim.get("wake_cost_us", 0))
+
+
+def cpu_overload(lim, smp):
+    """Text saying why the enabled streams exceed the board's CPU budget, else None."""
+    frac = lim.get("max_cpu_fraction", 0)
+    if not frac:
+        return None
+    total = 0.0
+    for s in range(defs.N_STREAMS):
+        if smp.fitted[s]:  # acquired whether sent or not (safety uses the readings)
+            total += stream_cost_us(lim, 1000000 / smp.period_us[s])
+    if total <= frac * 1e6:
+        return None
+    return "the streams would need %.0f %% of the CPU (board budget %.0f %%: %g us a record, %g us a wake-up)" % (
+        total / 1e4,
+        frac * 100,
+        lim.get("record_cost_us", 0),
+        lim.get("wake_cost_us", 0),
+    )

@@ -1,26 +1,39 @@
 """The firmware's side of the host link: command frames in, every other frame out.
 
-Wraps the HAL link (`readinto(buf)` non-blocking, `write(buf, n)`). One frame sequence
+Wraps the HAL link (`readinto(buf)` non-blocking; `write(buf, n, off)` takes what fits of
+buf[off:off + n] without waiting and returns how many bytes it took). One frame sequence
 counter covers every frame the board sends, so the host sees any lost frame; the first
 frame after boot carries FLAG_BOOT, every frame while latched FLAG_LATCHED.
 
-`send(buf, n)` returns SENT, REFUSED (nothing written: the caller may retry later) or
-PARTIAL (the link took only part: the frame is lost on the wire and the caller counts it).
+Nothing here waits for the host. A USB CDC write blocks while the host is not reading
+(rp2: up to 500 ms per call), and every 526 B sample frame is larger than its 256 B
+transmit buffer, so a loop that wrote whole frames (and retried) could stall sampling and
+the safety checks for seconds. Instead:
+- a frame is offered to the HAL once; what it did not take goes into `outbox` (a byte
+  FIFO) and is written from there on later passes (`pump`), before anything new;
+- while the outbox holds bytes, a new sample frame is REFUSED (the sampler keeps it and
+  counts drops when its buffers overflow) and a control frame (ACK, NACK, EVENT, STATUS,
+  LOG, HELLO) is queued behind it, or counted in `control_dropped` when it does not fit.
+So a frame that was started is always finished: partial frames never reach the wire.
+`send(buf, n)` returns SENT (on the wire or queued in order) or REFUSED (nothing taken).
+All counters wrap at 2**30 so that they stay small ints on 32-bit ports.
 """
 
 import struct
 
 from micropython import const
 
+from firmware.fastops import copy_bytes
 from protocol import defs, messages
 from protocol.frame import FrameReader, FrameWriter
 
 SENT = const(0)
 REFUSED = const(1)
-PARTIAL = const(2)
+PARTIAL = const(2)  # no longer returned (partial writes are finished from the outbox)
 
-_CONTROL_RETRIES = const(20)
+_M30 = const(0x3FFFFFFF)
 _STATUS_SIZE = const(26)  # struct.calcsize(defs.STATUS_FMT)
+_OUTBOX = const(2048)  # one sample frame (526 B) + a burst of control frames + the HELLO
 
 
 class Link:
@@ -31,27 +44,33 @@ class Link:
         self.rx_chunk = bytearray(64)
         self.tx = FrameWriter(512)  # control frames: ACK, NACK, EVENT, STATUS, LOG
         self.hello = None  # HELLO needs more room; built once in its own writer
+        self.outbox = bytearray(_OUTBOX)
+        self.out_start = 0
+        self.out_end = 0
         self.seq = 0
         self.boot_flag = defs.FLAG_BOOT
         self.latched = False
         self.frames_sent = 0
         self.control_dropped = 0
-        self.partial_frames = 0
+        self.bytes_queued = 0  # bytes that went through the outbox (diagnostics)
 
     # ---- receive --------------------------------------------------------------------
     def poll_commands(self, handler):
-        """Feed what the link holds into the frame reader; call handler(reader) per frame."""
+        """Feed what the link holds into the frame reader; call handler(reader) per frame.
+        Returns the number of command frames handled."""
         chunk = self.rx_chunk
         reader = self.reader
+        handled = 0
         while True:
             k = self.io.readinto(chunk)
             if not k:
-                return
+                return handled
             for i in range(k):
                 if reader.feed_byte(chunk[i]):
                     while True:
                         if reader.msg_type == defs.MSG_COMMAND:
                             handler(reader)
+                            handled += 1
                         if not reader.consume():
                             break
 
@@ -62,30 +81,77 @@ class Link:
             f |= defs.FLAG_LATCHED
         return f
 
-    def send(self, buf, n):
-        r = self.io.write(buf, n)
-        if not r:
-            return REFUSED
+    def busy(self):
+        """True while the outbox still holds bytes of a frame."""
+        return self.out_end > self.out_start
+
+    def pump(self):
+        """Write what the HAL takes of the outbox; True when it is empty."""
+        s = self.out_start
+        e = self.out_end
+        if e > s:
+            k = self.io.write(self.outbox, e - s, s)
+            if k:
+                s += k
+                if s >= e:
+                    s = e = 0
+                self.out_start = s
+                self.out_end = e
+        return e == s
+
+    def _queue(self, buf, off, n):
+        """Append buf[off:off + n] to the outbox; False when it does not fit."""
+        s = self.out_start
+        e = self.out_end
+        if e + n > _OUTBOX and s:
+            copy_bytes(self.outbox, 0, self.outbox, s, e - s)
+            e -= s
+            s = 0
+            self.out_start = 0
+            self.out_end = e
+        if e + n > _OUTBOX:
+            return False
+        copy_bytes(self.outbox, e, buf, off, n)
+        self.out_end = e + n
+        q = self.bytes_queued  # + n, wrapping at 2**30 without forming it
+        self.bytes_queued = q + n if n <= _M30 - q else n - (_M30 - q) - 1
+        return True
+
+    def _sent(self):
         self.seq = (self.seq + 1) & 0xFFFF
         self.boot_flag = 0
-        if r < n:
-            self.partial_frames += 1
-            return PARTIAL
-        self.frames_sent += 1
+        self.frames_sent = self.frames_sent + 1 if self.frames_sent < _M30 else 0
+
+    def send(self, buf, n):
+        """Offer a sample frame: SENT (written, or its rest queued) or REFUSED."""
+        if not self.pump():
+            return REFUSED
+        k = self.io.write(buf, n, 0)
+        if not k:
+            return REFUSED
+        if k < n:
+            self._queue(buf, k, n - k)  # the outbox was empty: the rest always fits
+        self._sent()
         return SENT
 
     def send_control(self, writer, msg_type, stream, payload_len):
-        """Finish and send a control frame; retries briefly, counts it when it is lost."""
+        """Finish and send a control frame, queued behind the outbox when the link is
+        busy; counted in control_dropped when even the outbox cannot take it."""
         writer.seq = self.seq
         n = writer.finish(msg_type, self.flags(), stream, payload_len)
-        for _ in range(_CONTROL_RETRIES):
-            r = self.send(writer.buf, n)
-            if r == SENT:
+        buf = writer.buf
+        if self.pump():
+            k = self.io.write(buf, n, 0)
+            if k == n:
+                self._sent()
                 return True
-            if r == PARTIAL:
-                break
-            self.clock.sleep_us(200)
-        self.control_dropped += 1
+            if self._queue(buf, k, n - k):
+                self._sent()
+                return True
+        elif self._queue(buf, 0, n):
+            self._sent()
+            return True
+        self.control_dropped = self.control_dropped + 1 if self.control_dropped < _M30 else 0
         return False
 
     def event(self, t30, epoch, code, cause, index, value):
@@ -110,19 +176,19 @@ class Link:
     def resend_reply(self, msg_type, payload, n):
         """Send a stored ACK/NACK payload again (a retried command)."""
         w = self.tx
-        off = w.payload_offset
-        for i in range(n):
-            w.buf[off + i] = payload[i]
+        copy_bytes(w.buf, w.payload_offset, payload, 0, n)
         self.send_control(w, msg_type, 0, n)
 
-    def status(self, uptime_ms, frames_sent, dropped, bad_rx, heap_free, state, cause, amps):
-        # packed field by field: no tuple, so the 1 Hz STATUS allocates nothing either
+    def status(self, uptime30, up_ep6, frames_sent, dropped, bad_rx, heap_free, state, cause, amps):
+        # packed field by field: no tuple, so the 1 Hz STATUS allocates nothing either.
+        # uptime_ms is a u32 built from its low 30 bits and 2 epoch bits (no big int)
         w = self.tx
+        off = w.payload_offset
         struct.pack_into(
             defs.STATUS_FMT,
             w.buf,
-            w.payload_offset,
-            uptime_ms,
+            off,
+            uptime30,
             frames_sent,
             dropped,
             bad_rx,
@@ -131,6 +197,7 @@ class Link:
             cause,
             amps,
         )
+        w.buf[off + 3] |= up_ep6
         self.send_control(w, defs.MSG_STATUS, 0, _STATUS_SIZE)
 
     def log(self, level, text):

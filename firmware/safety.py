@@ -3,7 +3,7 @@
 Checks run on every fresh reading (no allocation): while the output is on, compliance
 voltage (board limit), the voltage window set by SET_VOLTAGE_WINDOW, over-current (10 %
 above the board's max |current| plus 16 counts); always, over-force and over-temperature.
-A missing/open sensor is reported once as EV_SENSOR_FAULT and latches only when a
+A saturated load-cell reading (full scale) is over-force whatever the limit. A missing/open sensor is reported once as EV_SENSOR_FAULT and latches only when a
 waveform is running (its protection is gone). The watchdog latches when a waveform is
 running and no valid command frame arrived for `timeout_ms`. A latch switches the output
 off at once; only CLEAR_FAULT (with the condition gone) releases it.
@@ -14,6 +14,7 @@ from micropython import const
 from protocol import defs
 
 _CHUNK = const(0x10000000)  # 2**28 us: ticks_diff spans only +-2**29 us on boards
+_FULL_SCALE = const(0x7FFFFF)  # 24-bit bridge ADC
 
 
 def volts_to_raw(calib, v):
@@ -43,8 +44,10 @@ class Safety:
         if nps:
             a = (-fmax - off) / nps
             b = (fmax - off) / nps
-            self.force_lo = int(min(a, b))
-            self.force_hi = int(max(a, b))
+            # a limit beyond the 24-bit full scale could never be reached: the ADC saturates
+            # first. Saturation (LOAD_SATURATED) trips over-force in any case.
+            self.force_lo = int(max(min(a, b), -_FULL_SCALE))
+            self.force_hi = int(min(max(a, b), _FULL_SCALE))
         else:
             self.force_lo = self.force_hi = None
         self.max_mdegc = int(limits.get("max_temp_c", 1000.0) * 1000)
@@ -92,8 +95,11 @@ class Safety:
                     return defs.CAUSE_SENSOR_FAULT
             else:
                 self.sensor_bad &= ~1
+                st = smp.load_status
+                if st & defs.LOAD_SATURATED:
+                    return defs.CAUSE_OVER_FORCE
                 c = smp.load_counts
-                if self.force_lo is not None and not (smp.load_status & defs.LOAD_GLITCH):
+                if self.force_lo is not None and not (st & defs.LOAD_GLITCH):
                     if c < self.force_lo or c > self.force_hi:
                         return defs.CAUSE_OVER_FORCE
         if fresh & 8:  # TEMP
@@ -126,7 +132,10 @@ class Safety:
         """Text naming a latch condition that still holds, else None (CLEAR_FAULT)."""
         if smp.temp_ok and smp.temp_mdegc > self.max_mdegc:
             return "temperature above max_temp_c"
-        if self.force_lo is not None and not (smp.load_status & 3):
+        st = smp.load_status
+        if st & defs.LOAD_SATURATED:
+            return "force at the load-cell ADC's full scale"
+        if self.force_lo is not None and not (st & 3):
             c = smp.load_counts
             if c < self.force_lo or c > self.force_hi:
                 return "force above max_force_n"

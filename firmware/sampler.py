@@ -6,8 +6,9 @@ SampleFrame buffers (double buffering): the active one is filled with struct.pac
 when it is full (or older than `max_latency_us`) it is sealed and written. A frame the link
 refuses stays pending and is retried every loop; when the next one is full while the
 pending one is still refused, the older frame's records are counted as dropped and the
-stream's next frame carries FLAG_DROPPED. A partly written frame is counted the same way.
-Nothing here waits for the link and nothing allocates (checked under heap_lock in tests).
+stream's next frame carries FLAG_DROPPED. A frame the link took in part is finished by the
+link (its outbox), never cut. Nothing here waits for the link and nothing allocates
+(checked under heap_lock in tests, on a 32-bit VM too); counters wrap at 2**30.
 """
 
 import struct
@@ -15,13 +16,13 @@ import struct
 from micropython import const
 
 from firmware.fastops import copy_bytes
-from firmware.link import PARTIAL, REFUSED, SENT
+from firmware.link import REFUSED, SENT
 from protocol import defs
 from protocol.frame import SampleFrame
 
 _HDR = const(10)  # defs.HEADER_SIZE
 _SHDR = const(10)  # defs.SAMPLES_HEADER_SIZE
-_I30 = const(0x40000000)
+_M30 = const(0x3FFFFFFF)  # counters wrap here: a small int on every port
 _WAIT_POLL_US = const(500)  # re-poll a due self-paced part (HX711, interrogator) after this
 _IDLE_US = const(1000000)  # longest wait when nothing is due sooner
 
@@ -212,18 +213,23 @@ class Sampler:
 
         The index moves on by k so the host's gap accounting counts them, the next frame
         carries FLAG_DROPPED, and STATUS samples_dropped includes them."""
-        self.missed += k
+        m = self.missed  # + k, wrapping at 2**30 without forming it (a big int on boards)
+        self.missed = m + k if k <= _M30 - m else k - (_M30 - m) - 1
         if not (self.streaming and self.enabled[s]):
             return
         if self.frames[s][self.active[s]].count:
             self._rotate(s)  # a frame holds consecutive indices only
-        i = self.index[s] + k
-        while i >= _I30:
-            i -= _I30
+        i = self.index[s]
+        room = _M30 - i  # i + k would be a big int on a 32-bit port when k > room
+        if k > room:
+            i = k - room - 1
             self.index_ep[s] = (self.index_ep[s] + 1) & 3
+        else:
+            i += k
         self.index[s] = i
         self.frames[s][self.active[s]].first_index = i
-        self.dropped += k
+        m = self.dropped
+        self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
         self.drop_flag[s] = defs.FLAG_DROPPED
 
     # ---- acquisition + packing (hot path: no allocation) ------------------------------
@@ -241,12 +247,14 @@ class Sampler:
             self.first_iep6[s] = self.index_ep[s] << 6
             fr.t_first_us = self.dc.t30
         fr.count += 1
-        i = self.index[s] + 1
-        if i >= _I30:
+        i = self.index[s]
+        if i == _M30:  # i + 1 would be 2**30: a big int on a 32-bit port
             i = 0
             self.index_ep[s] = (self.index_ep[s] + 1) & 3
+        else:
+            i += 1
         self.index[s] = i
-        self.records += 1
+        self.records = self.records + 1 if self.records < _M30 else 0
         if fr.count >= fr.capacity:
             self._rotate(s)
 
@@ -312,7 +320,7 @@ class Sampler:
         off = fr.record_offset()
         struct.pack_into(_FBG_PREFIX, fr.buf, off, self.dc.t30, fbg.status)
         fr.buf[off + 3] |= self.dc.ep6
-        copy_bytes(fr.buf, off + 5, fbg.peaks_fm, 4 * self.n_gratings)
+        copy_bytes(fr.buf, off + 5, fbg.peaks, 0, 4 * self.n_gratings)
         self._added(FBG, fr)
 
     # ---- frames to the link ----------------------------------------------------------
@@ -334,9 +342,6 @@ class Sampler:
         r = self.link.send(fr.buf, self._seal(s, fr))
         if r == SENT:
             self.drop_flag[s] = 0
-        elif r == PARTIAL:
-            self.dropped += fr.count
-            self.drop_flag[s] = defs.FLAG_DROPPED
         return r
 
     def _rotate(self, s):
@@ -345,7 +350,9 @@ class Sampler:
         other = pair[1 - a]
         if self.pending[s]:
             if self._send(s, other) == REFUSED:
-                self.dropped += other.count
+                m = self.dropped
+                k = other.count
+                self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
                 self.drop_flag[s] = defs.FLAG_DROPPED
             self.pending[s] = False
             other.count = 0

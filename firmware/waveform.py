@@ -6,11 +6,11 @@ round to it), so edges do not drift. Every phase change is an EV_EDGE event (ind
 or step number, value: amps applied, 0 when off), the start EV_WAVEFORM_START and the end
 EV_WAVEFORM_END with its cause (completed, a cutoff, a host stop, a safety stop).
 
-Shapes (times in us, codes from CurrentSource.quantise):
+Shapes (times in integer us, held as split_us() pairs; codes from CurrentSource.quantise):
 - REST: output off for `t_on` (0: until stopped), then completed.
 - CONSTANT: output on at `code` until a cutoff or a stop.
-- PULSE (pulse train and GITT): `count` times (0: until a cutoff) `t_on` at `code`, then
-  `t_off` off (skipped when 0); completes after the last off phase.
+- PULSE (pulse train and GITT): `count` times (1..65535) `t_on` at `code`, then `t_off`
+  off (skipped when 0); completes after the last off phase.
 - STAIRCASE: `count` steps; step j at start_a + j * step_a for `t_on` us, then off for
   `t_off` us (t_off 0: on for the whole dwell); completes after the last step.
 Off phases open the output (enable off) so rests measure the open-circuit voltage.
@@ -33,37 +33,56 @@ STAIRCASE = const(3)
 _CHUNK = const(0x10000000)  # 2**28 us: longest single ticks step (ticks_diff is +-2**29)
 _CARRY_BITS = const(20)
 _CARRY_MASK = const(0xFFFFF)
+_M30 = const(0x3FFFFFFF)
+_ZERO = (0, 0)
+
+
+def split_us(us):
+    """Integer microseconds -> (chunks of 2**28 us, remainder): both small ints on any port
+    (a duration of 10**12 us is a big int on a 32-bit board; split once, at the command)."""
+    return (us >> 28, us & 0xFFFFFFF)
+
+
+def pair_us(p):
+    """(chunks, remainder) -> integer microseconds (allocates when large: not on hot paths)."""
+    return (p[0] << 28) + p[1]
 
 
 class Deadline:
-    """A point `left` us after `t`, for any length (steps through 2**28 us chunks)."""
+    """A point a duration after `t`, for any length: the duration is (hi, lo) = hi chunks of
+    2**28 us plus lo us, stepped through one chunk at a time (ticks_diff spans +-2**29 us
+    on boards), every value a small int."""
 
     def __init__(self):
         self.t = 0
-        self.left = 0
+        self.hi = 0
+        self.lo = 0
         self.active = False
 
-    def start(self, clock, t, us):
+    def start(self, clock, t, dur):
         self.t = t
-        self.left = us
+        self.hi = dur[0]
+        self.lo = dur[1]
         self.active = True
 
     def due(self, clock, now):
         if not self.active:
             return False
         while True:
-            step = self.left if self.left < _CHUNK else _CHUNK
+            step = _CHUNK if self.hi else self.lo
             if clock.ticks_diff(now, self.t) < step:
                 return False
             self.t = clock.ticks_add(self.t, step)
-            self.left -= step
-            if self.left <= 0:
-                self.active = False
-                return True
+            if self.hi:
+                self.hi -= 1
+                if self.hi or self.lo:
+                    continue
+            self.lo = 0
+            self.active = False
+            return True
 
     def next_tick(self, clock):
-        step = self.left if self.left < _CHUNK else _CHUNK
-        return clock.ticks_add(self.t, step)
+        return clock.ticks_add(self.t, _CHUNK if self.hi else self.lo)
 
 
 class Plan:
@@ -76,14 +95,14 @@ class Plan:
         self.amps = 0.0
         self.start_a = 0.0
         self.step_a = 0.0
-        self.t_on = 0
-        self.t_off = 0
+        self.t_on = _ZERO  # phase lengths as split_us() pairs
+        self.t_off = _ZERO
         self.count = 0
         self.v_lo_raw = None  # end when v_raw <= this
         self.v_hi_raw = None  # end when v_raw >= this
         self.charge_hi = -1  # -1: no charge cutoff
         self.charge_lo = 0
-        self.duration_us = 0  # 0: no duration cutoff
+        self.duration = _ZERO  # split_us() pair; (0, 0): no duration cutoff
 
 
 class Waveform:
@@ -120,8 +139,8 @@ class Waveform:
         if plan.kind == STAIRCASE:
             first = plan.start_a
         self._event(defs.EV_WAVEFORM_START, 0, plan.cmd_id, first)
-        if plan.duration_us:
-            self.total.start(self.clock, now, plan.duration_us)
+        if plan.duration != _ZERO:
+            self.total.start(self.clock, now, plan.duration)
         else:
             self.total.active = False
         self._enter(now, True)
@@ -139,7 +158,9 @@ class Waveform:
         return True
 
     def charge_c(self):
-        return ((self.q_hi << _CARRY_BITS) + self.q_lo) * self.amps_per_count * 1e-4
+        # in floats: q_hi << 20 would be a big int on a 32-bit port past 2**10 carries
+        unit = self.amps_per_count * 1e-4
+        return self.q_hi * (unit * (1 << _CARRY_BITS)) + self.q_lo * unit
 
     def next_tick(self, now):
         """Raw ticks of the next deadline, or None."""
@@ -199,7 +220,7 @@ class Waveform:
         if k == REST:
             self.stop(defs.CAUSE_COMPLETED)
             return
-        if self.on and plan.t_off > 0:
+        if self.on and plan.t_off != _ZERO:
             self._enter(self.phase.t, False)
             return
         self.index += 1
@@ -214,7 +235,7 @@ class Waveform:
         k = plan.kind
         if k == REST:
             self._output(False, 0)
-            if plan.t_on:
+            if plan.t_on != _ZERO:
                 self.phase.start(self.clock, t_start, plan.t_on)
             else:
                 self.phase.active = False
@@ -259,7 +280,7 @@ class Waveform:
 
     def _edge(self, amps):
         self._event(defs.EV_EDGE, 0, self.index & 0xFFFF, amps)
-        self.edges += 1
+        self.edges = self.edges + 1 if self.edges < _M30 else 0
 
     def _event(self, code, cause, index, value):
         self.link.event(self.dc.t30, self.dc.epoch, code, cause, index, value)

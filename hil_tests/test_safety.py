@@ -69,7 +69,7 @@ def _refusals(lim):
          "current"),
         ("pulse shorter than min_pulse_s",
          lambda r: r.pulse_train(amplitude_a=0.1 * imax, t_on_s=0.5 * lim["min_pulse_s"],
-                                 t_off_s=0.1, count=3), "t_on_s"),
+                                 t_off_s=0.1, count=3), "t_on_us"),  # wire name: us
         ("gitt amplitude above max",
          lambda r: r.gitt(amplitude_a=2 * imax, t_pulse_s=1, t_rest_s=1, count=1), "amplitude"),
         ("staircase stop above max",

@@ -4,4 +4,4 @@ Pure Python that runs unchanged on MicroPython and CPython. See README.md in thi
 folder for the byte-level specification.
 """
 
-PROTOCOL_VERSION = 1
+from protocol.defs import PROTOCOL_VERSION  # noqa: E402,F401  (one source of truth)

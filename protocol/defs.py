@@ -13,7 +13,7 @@ except ImportError:  # CPython
         return x
 
 
-PROTOCOL_VERSION = const(1)
+PROTOCOL_VERSION = const(2)  # 2: integer us durations, LOAD_SATURATED
 
 # ---- framing -------------------------------------------------------------------------
 SYNC0 = const(0xA5)
@@ -78,6 +78,7 @@ TEMP_RECORD_FMT = "<IHi"  # t_us, raw ADC counts, temperature in milli-degC
 # record status bits
 LOAD_GLITCH = const(0x01)  # HX711 returned an all-ones/all-zeros glitch value
 LOAD_NOT_READY = const(0x02)  # chip missing or not ready in time; counts repeat the last
+LOAD_SATURATED = const(0x04)  # the ADC is at its full scale (0x7FFFFF / 0x800000): over-force
 ELEC_OUTPUT_ON = const(0x01)
 ELEC_PULSE_ON = const(0x02)
 ELEC_COMPLIANCE = const(0x04)
@@ -98,9 +99,21 @@ UNIT_A = const(0)
 UNIT_A_PER_M2 = const(1)
 
 # cutoffs appended to every waveform command: v_min, v_max (V), max charge (C, 0 = none),
-# max duration (s, 0 = none)
-CUTOFF_FMT = "ffff"
-CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
+# max duration (us, 0 = none). Times are integer microseconds (u64): a float32 of seconds
+# loses time above 2**24 us (16.8 s) on the board.
+CUTOFF_FMT = "fffQ"
+CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_us")
+# integer-microsecond fields of the commands (the host SDK shows them as seconds, `*_s`)
+TIME_US_FIELDS = (
+    "duration_us",
+    "t_on_us",
+    "t_off_us",
+    "dwell_us",
+    "on_us",
+    "t_pulse_us",
+    "t_rest_us",
+    "max_duration_us",
+)
 
 CMD_HEARTBEAT = const(0x01)
 CMD_GET_INFO = const(0x02)
@@ -130,22 +143,22 @@ COMMANDS = {
     CMD_SET_WATCHDOG: ("set_watchdog", "I", ("timeout_ms",)),
     CMD_SET_VOLTAGE_WINDOW: ("set_voltage_window", "ff", ("v_min_v", "v_max_v")),
     CMD_GET_STATUS: ("get_status", "", ()),
-    CMD_REST: ("rest", "f", ("duration_s",)),
+    CMD_REST: ("rest", "Q", ("duration_us",)),
     CMD_CONSTANT: ("constant", "Bf" + CUTOFF_FMT, ("unit", "current") + CUTOFF_FIELDS),
     CMD_PULSE_TRAIN: (
         "pulse_train",
-        "BfffI" + CUTOFF_FMT,
-        ("unit", "amplitude", "t_on_s", "t_off_s", "count") + CUTOFF_FIELDS,
+        "BfQQI" + CUTOFF_FMT,
+        ("unit", "amplitude", "t_on_us", "t_off_us", "count") + CUTOFF_FIELDS,
     ),
     CMD_STAIRCASE: (
         "staircase",
-        "Bfffff" + CUTOFF_FMT,
-        ("unit", "start", "step", "stop", "dwell_s", "on_s") + CUTOFF_FIELDS,
+        "BfffQQ" + CUTOFF_FMT,
+        ("unit", "start", "step", "stop", "dwell_us", "on_us") + CUTOFF_FIELDS,
     ),
     CMD_GITT: (
         "gitt",
-        "BfffI" + CUTOFF_FMT,
-        ("unit", "amplitude", "t_pulse_s", "t_rest_s", "count") + CUTOFF_FIELDS,
+        "BfQQI" + CUTOFF_FMT,
+        ("unit", "amplitude", "t_pulse_us", "t_rest_us", "count") + CUTOFF_FIELDS,
     ),
     CMD_STOP: ("stop", "", ()),
     CMD_CLEAR_FAULT: ("clear_fault", "", ()),

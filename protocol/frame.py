@@ -17,11 +17,6 @@ import struct
 from protocol import defs
 from protocol.crc import crc32_check, crc32_into
 
-try:
-    import micropython
-except ImportError:  # CPython
-    from protocol._cpython import micropython
-
 _HEADER_FMT = defs.HEADER_FMT
 _HEADER_SIZE = defs.HEADER_SIZE
 _SAMPLES_HEADER_FMT = defs.SAMPLES_HEADER_FMT
@@ -43,7 +38,6 @@ class FrameWriter:
         self.payload_offset = _HEADER_SIZE
         self.seq = 0
 
-    @micropython.native
     def finish(self, msg_type, flags, stream, payload_len):
         """Write header and CRC around a payload already in place; return frame length."""
         buf = self.buf
@@ -85,27 +79,22 @@ class SampleFrame:
         self.first_index = 0
         self.t_first_us = 0
 
-    @micropython.native
     def reset(self, first_index):
         self.count = 0
         self.first_index = first_index
 
-    @micropython.native
     def full(self):
         return self.count >= self.capacity
 
-    @micropython.native
     def record_offset(self):
         """Byte offset in `buf` of the next record; call `added(t_us)` after packing it."""
         return _HEADER_SIZE + _SAMPLES_HEADER_SIZE + self.count * self.record_size
 
-    @micropython.native
     def added(self, t_us):
         if self.count == 0:
             self.t_first_us = t_us
         self.count += 1
 
-    @micropython.native
     def seal(self, flags, seq):
         """Finish the frame with frame sequence number `seq`; return its length in bytes."""
         struct.pack_into(
@@ -139,22 +128,21 @@ class FrameReader:
         self.buf = bytearray(_HEADER_SIZE + max_payload + defs.CRC_SIZE)
         self.n = 0  # bytes held
         self.need = 0  # total frame size once the length is known
-        self.bad_frames = 0
+        self.bad_frames = 0  # counters wrap at 2**30 (small ints on every port)
         self.frames = 0
+        self.foreign_version = 0  # version byte of the last intact frame of another version
         self.msg_type = 0
         self.flags = 0
         self.stream = 0
         self.seq = 0
         self.payload_len = 0
 
-    @micropython.native
     def feed_byte(self, b):
         buf = self.buf
         buf[self.n] = b
         self.n += 1
         return self._advance()
 
-    @micropython.native
     def _advance(self):
         buf = self.buf
         while True:
@@ -173,17 +161,21 @@ class FrameReader:
                 return False
             length = buf[2] | (buf[3] << 8)
             if length < defs.LENGTH_BASE or length > defs.LENGTH_BASE + self.max_payload:
-                self.bad_frames += 1
+                self.bad_frames = self.bad_frames + 1 if self.bad_frames < 0x3FFFFFFF else 0
                 self._shift(1)
                 continue
             need = 4 + length + defs.CRC_SIZE
             if n < need:
                 return False
-            if not crc32_check(buf, defs.LENGTH_OFFSET, 4 + length) or buf[4] != (
-                defs.PROTOCOL_VERSION
-            ):
-                self.bad_frames += 1
+            if not crc32_check(buf, defs.LENGTH_OFFSET, 4 + length):
+                self.bad_frames = self.bad_frames + 1 if self.bad_frames < 0x3FFFFFFF else 0
                 self._shift(1)
+                continue
+            if buf[4] != defs.PROTOCOL_VERSION:
+                # an intact frame of another protocol version: skip it whole, remember it
+                self.bad_frames = self.bad_frames + 1 if self.bad_frames < 0x3FFFFFFF else 0
+                self.foreign_version = buf[4]
+                self._shift(need)
                 continue
             self.msg_type = buf[5]
             self.flags = buf[6]
@@ -191,17 +183,15 @@ class FrameReader:
             self.seq = buf[8] | (buf[9] << 8)
             self.payload_len = length - defs.LENGTH_BASE
             self.need = need
-            self.frames += 1
+            self.frames = self.frames + 1 if self.frames < 0x3FFFFFFF else 0
             return True
 
-    @micropython.native
     def consume(self):
         """Drop the frame just returned so the next one can be read."""
         self._shift(self.need)
         self.need = 0
         return self._advance()
 
-    @micropython.native
     def _shift(self, k):
         buf = self.buf
         n = self.n

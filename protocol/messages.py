@@ -9,11 +9,6 @@ import struct
 
 from protocol import defs
 
-try:
-    import micropython
-except ImportError:  # CPython
-    from protocol._cpython import micropython
-
 # Per-command tables built once at import, so that packing an ACK on the board needs no
 # string concatenation, no `*args` tuple and no calcsize at run time (all of them allocate).
 _CMD_FMT = {}  # cmd_id -> "<" + argument format
@@ -65,7 +60,6 @@ def decode_command(payload, payload_len):
     return (cmd_seq, cmd_id, struct.unpack_from(fmt, payload, defs.COMMAND_HEADER_SIZE))
 
 
-@micropython.native
 def pack_ack(buf, offset, cmd_seq, cmd_id, applied):
     """Pack an ACK payload at buf[offset:]; return its length.
 
@@ -109,7 +103,6 @@ def decode_nack(payload):
     return cmd_seq, cmd_id, reason, bytes(payload[defs.NACK_HEADER_SIZE :]).decode()
 
 
-@micropython.native
 def pack_event(buf, offset, t_us, code, cause, index, value):
     struct.pack_into(defs.EVENT_FMT, buf, offset, t_us, code, cause, index, value)
     return defs.EVENT_SIZE
@@ -120,7 +113,6 @@ if len(defs.STATUS_FIELDS) != 8:  # pack_status below spells the eight values ou
     raise ImportError("pack_status does not match defs.STATUS_FIELDS")
 
 
-@micropython.native
 def pack_status(buf, offset, values):
     """Pack STATUS at buf[offset:] from a sequence in STATUS_FIELDS order; return its length.
 

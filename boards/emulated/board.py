@@ -73,6 +73,13 @@ def _definition(sc):
     tare_nom = float(lc.get("nominal_tare_counts", 0.0))
     lim = sc.get("limits") or {}
     rates = sc.get("streams") or {}
+    # over-force must be reachable: at most 95 % of the 24-bit full scale of the nominal span
+    f_max = min(float(lim.get("max_force_n", 5000.0)), 0.95 * 0x7FFFFF * abs(span_nom))
+    cpu = cost_model(_cfg["cpu"])
+    # the CPU budget that config_stream enforces (0: no limit, the ideal board): a record
+    # costs its ADC/FIFO reads plus a loop pass, each stream sample its own wake-up
+    record_us = cpu.adc_read_us * 2 if cpu.adc_read_us else 0
+    wake_us = cpu.clock_read_us
 
     def stream(name, rate, on=True):
         r = rates.get(name) or {}
@@ -109,7 +116,7 @@ def _definition(sc):
             "compliance_v": float(lim.get("compliance_v", v_half * 0.9)),
             "min_voltage_v": float(lim.get("min_voltage_v", -v_half * 0.9)),
             "max_temp_c": float(lim.get("max_temp_c", 60.0)),
-            "max_force_n": float(lim.get("max_force_n", 5000.0)),
+            "max_force_n": f_max,
             "min_watchdog_ms": 100,
             "max_watchdog_ms": 600000,
             "default_watchdog_ms": 5000,
@@ -123,6 +130,13 @@ def _definition(sc):
             "max_rate_fbg_hz": float(fb.get("rate_hz", 100.0)),
             "max_rate_elec_hz": 5000.0,
             "max_rate_temp_hz": 100.0,
+            "record_cost_us": record_us,
+            "wake_cost_us": wake_us,
+            # a scenario may lift the budget ("limits": {"max_cpu_fraction": 0}) to show what
+            # an overloaded board does
+            "max_cpu_fraction": float(
+                lim.get("max_cpu_fraction", 0.6 if (record_us or wake_us) else 0.0)
+            ),
         },
         "calibration": {
             "load_n_per_count": span_nom,

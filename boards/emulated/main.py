@@ -8,8 +8,12 @@ stdin/stdout; a RESET command exits with board.RESET_EXIT_CODE so the launcher r
 the board, ENTER_REPL drops to the MicroPython REPL on the same stream.
 """
 
-import gc
-import sys
+import micropython
+
+micropython.kbd_intr(-1)  # as on a board: before anything else (firmware/main.py)
+
+import gc  # noqa: E402
+import sys  # noqa: E402
 
 gc.collect()
 _free0 = gc.mem_free()
@@ -33,7 +37,7 @@ board.configure(
 from firmware.app import App  # noqa: E402
 
 hal = board.make_hal()
-app = App(board.DEFINITION, hal, max_sleep_us=EMULATED_MAX_SLEEP_US)
+app = App(board.DEFINITION, hal)
 # the host lease of the virtual clock is half the firmware's watchdog timeout
 hal.clock.safety = app.safety
 app.run()

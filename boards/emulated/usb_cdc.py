@@ -1,11 +1,19 @@
 """The emulated board's USB CDC: the host link over the process's stdin/stdout.
 
 Same interface as firmware/drivers/stdio_link.StdioLink (`readinto(buf)` returns at once with
-what is waiting, `write(buf, n)`), plus what the virtual clock needs to know about the host:
+what is waiting, `write(buf, n, off=0)` takes what fits), plus what the virtual clock needs
+to know about the host:
 - every byte received renews the host lease (`clock.host_input()`), and is priced by the
   cost model;
-- `write` blocks while the launcher is not taking output (the host is not reading): that is
-  flow control, and device time does not move meanwhile;
+- `write` models a rp2 USB CDC as the firmware sees it: a 256-byte transmit buffer that the
+  host drains at USB full speed (TX_DRAIN_B_PER_MS, in device time). A write takes what
+  fits in that buffer and returns the count (0 when full) without waiting, so a 526-byte
+  sample frame always goes out in parts, as on a Pico. The fill level is a function of
+  device time and of the bytes written only: deterministic. While device time stands at a
+  barrier (a hold, the host lease) the host still reads: the buffer is then empty;
+- the bytes taken are written to the launcher at once. That pipe write blocks while the
+  launcher is not taking output (the host is not reading): that is the emulator's flow
+  control, invisible to the board: device time does not move meanwhile and nothing is lost;
 - `HostWaiter.wait_us` lets the clock wait in wall time for host input or for a message on
   the emulator's control channel (sensor faults, hold/release), whichever comes first.
 """
@@ -13,6 +21,10 @@ what is waiting, `write(buf, n)`), plus what the virtual clock needs to know abo
 import select
 import sys
 import time
+
+
+TX_BUFFER = 256  # bytes: the rp2 port's CDC transmit buffer
+TX_DRAIN_B_PER_MS = 1000  # host drain in device time (USB full speed, about 1 MB/s)
 
 
 class UsbCdc:
@@ -26,6 +38,9 @@ class UsbCdc:
         self._one = bytearray(1)
         self.bytes_in = 0
         self.bytes_out = 0
+        self.tx_fill = 0  # bytes in the modelled transmit buffer
+        self.tx_t = clock.now_us()  # device time of the last drain update
+        self.tx_full = 0  # writes that found the buffer full (diagnostics)
 
     def readinto(self, buf):
         n = 0
@@ -49,14 +64,34 @@ class UsbCdc:
             return True
         return False
 
-    def write(self, buf, n):
-        r = self.tx.write(buf, n)
-        if r:
-            self.bytes_out += r
+    def write(self, buf, n, off=0):
+        t = self.clock.now_us()
+        drained = (t - self.tx_t) * TX_DRAIN_B_PER_MS // 1000
+        self.tx_t = t
+        fill = self.tx_fill - drained
+        clock = self.clock
+        if fill < 0 or t >= clock.limit:
+            # (at a barrier, a hold or the host lease, device time stands still while the
+            # host goes on reading in wall time: the buffer has drained)
+            fill = 0
+        k = TX_BUFFER - fill
+        if k > n:
+            k = n
+        if k <= 0:
+            self.tx_fill = fill
+            self.tx_full += 1
+            return 0
+        w = 0
+        while w < k:  # blocks while the launcher holds back: flow control, not device time
+            r = self.tx.write(buf, off + w, k - w)
+            if r:
+                w += r
+        self.tx_fill = fill + k
+        self.bytes_out += k
         c = self.cost
         if c.tx_call_us:
-            self.clock.charge(c.tx_us(n))
-        return r
+            self.clock.charge(c.tx_us(k))
+        return k
 
 
 class HostWaiter:

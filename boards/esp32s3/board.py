@@ -1,6 +1,6 @@
 """ESP32-S3 stress-rig board (e.g. ESP32-S3-DevKitC-1).
 
-The S3 has no DAC: the current setpoint is a 16-bit LEDC PWM (filtered), bipolar around
+The S3 has no DAC: the current setpoint is an LEDC PWM (filtered; 11 bits at 20 kHz), bipolar around
 mid-scale. Fitted: ADS1232 load-cell ADC bit-banged (DOUT GPIO4, SCLK GPIO5, PDWN GPIO6,
 SPEED GPIO7), FBG interrogator in analog-output mode on ADC1 GPIO1/GPIO2 (two gratings),
 source PWM GPIO10, enable GPIO11, cell voltage ADC GPIO8, current sense ADC GPIO9,
@@ -19,7 +19,13 @@ DEFINITION = {
             "offset_fm": (1520000000, 1540000000),
             "fm_per_count": (40e6 / 65535, 40e6 / 65535),
         },
-        "source": {"setpoint": "pwm", "pwm_freq_hz": 20000, "zero_code": 32768},
+        # LEDC at 20 kHz: 11 bits (2048 levels), the u16 duty truncated; zero at level 1024
+        "source": {
+            "setpoint": "pwm",
+            "pwm_freq_hz": 20000,
+            "pwm_levels": 2048,
+            "zero_code": 1024,
+        },
         "voltage_adc": 8,
         "current_adc": 9,
         "thermistor": {
@@ -47,7 +53,7 @@ DEFINITION = {
         "compliance_v": 5.0,
         "min_voltage_v": -1.0,
         "max_temp_c": 60.0,
-        "max_force_n": 5000.0,
+        "max_force_n": 4000.0,  # 8 000 000 counts: inside the 24-bit full scale (8 388 607)
         "min_watchdog_ms": 100,
         "max_watchdog_ms": 600000,
         "default_watchdog_ms": 5000,
@@ -61,6 +67,12 @@ DEFINITION = {
         "max_rate_fbg_hz": 200.0,
         "max_rate_elec_hz": 1000.0,
         "max_rate_temp_hz": 10.0,
+        # CPU budget (REAL_BOARDS.md, measured for this firmware on the rp2 port): a record
+        # costs about 680 us, a loop wake-up 520 us; config_stream refuses rates whose
+        # estimated total, sum(rate * (record + wake-up)), is above max_cpu_fraction
+        "record_cost_us": 680,
+        "wake_cost_us": 520,
+        "max_cpu_fraction": 0.6,
     },
     "calibration": {
         "load_n_per_count": 0.0005,
@@ -69,7 +81,7 @@ DEFINITION = {
         "volts_offset_v": 0.0,
         "amps_per_count": 0.25 / 65535,
         "amps_offset_a": -0.125,
-        "source_amps_per_lsb": 0.25 / 65536,
+        "source_amps_per_lsb": 0.25 / 2048,  # one LEDC level -> A
     },
     "streams": {
         "load": {"rate_hz": 80.0, "enabled": True},
@@ -79,6 +91,10 @@ DEFINITION = {
     },
     "boot_escape_ms": 1000,
 }
+
+
+WDT_TIMEOUT_MS = 8000  # rp2 maximum 8388 ms; the loop feeds it at least every second
+REPL_ONCE_FILE = "/repl_once"  # main.py: stay in the REPL once (after ENTER_REPL)
 
 
 class _Clock:
@@ -120,7 +136,7 @@ class Hal:
         pwm = machine.PWM(
             machine.Pin(p["source_pwm"]),
             freq=parts["source"]["pwm_freq_hz"],
-            duty_u16=parts["source"]["zero_code"],
+            duty_u16=32768,
         )
         self.source = CurrentSource(
             pwm,
@@ -129,7 +145,9 @@ class Hal:
             _adc(machine, p["adc_current"]),
             cal["source_amps_per_lsb"],
             zero_code=parts["source"]["zero_code"],
+            code_max=parts["source"]["pwm_levels"] - 1,
             mode="pwm",
+            pwm_levels=parts["source"]["pwm_levels"],
         )
         lc = parts["loadcell"]
         self.loadcell = ADS1232(
@@ -154,6 +172,9 @@ class Hal:
             th["r_series_ohm"],
         )
         self.link = StdioLink()
+        # hardware watchdog, fed by every loop pass: a hung firmware resets the board (the
+        # current source comes up off). It cannot be stopped once started: see enter_repl.
+        self.wdt = machine.WDT(timeout=WDT_TIMEOUT_MS)
 
     def unique_id(self):
         return self._machine.unique_id()
@@ -165,6 +186,12 @@ class Hal:
         import micropython
 
         self.source.off()
+        if self.wdt is not None:
+            # the running WDT would reset the board in the REPL: reset now, and main.py
+            # stays in the REPL on the next boot (one-shot flag), with no WDT started
+            with open(REPL_ONCE_FILE, "w") as f:
+                f.write("1")
+            self._machine.reset()
         micropython.kbd_intr(3)
 
     def reset(self):

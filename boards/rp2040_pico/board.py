@@ -19,7 +19,14 @@ DEFINITION = {
             "baud": 115200,
             "windows_fm": ((1527000000, 1533000000), (1547000000, 1553000000)),
         },
-        "source": {"setpoint": "pwm", "pwm_freq_hz": 100000, "zero_code": 32768},
+        # rp2 PWM: counter top = 125 MHz / 100 kHz = 1250 real levels (0.2 mA each), zero at
+        # mid-scale (level 625); the firmware quantises to these levels and ACKs them
+        "source": {
+            "setpoint": "pwm",
+            "pwm_freq_hz": 100000,
+            "pwm_levels": 1250,
+            "zero_code": 625,
+        },
         "voltage_adc": 0,
         "current_adc": 1,
         "thermistor": {
@@ -49,7 +56,7 @@ DEFINITION = {
         "compliance_v": 5.0,
         "min_voltage_v": -1.0,
         "max_temp_c": 60.0,
-        "max_force_n": 5000.0,
+        "max_force_n": 4000.0,  # 8 000 000 counts: inside the 24-bit full scale (8 388 607)
         "min_watchdog_ms": 100,
         "max_watchdog_ms": 600000,
         "default_watchdog_ms": 5000,
@@ -63,6 +70,12 @@ DEFINITION = {
         "max_rate_fbg_hz": 100.0,
         "max_rate_elec_hz": 1000.0,
         "max_rate_temp_hz": 10.0,
+        # CPU budget (REAL_BOARDS.md, measured for this firmware on the rp2 port): a record
+        # costs about 680 us, a loop wake-up 520 us; config_stream refuses rates whose
+        # estimated total, sum(rate * (record + wake-up)), is above max_cpu_fraction
+        "record_cost_us": 680,
+        "wake_cost_us": 520,
+        "max_cpu_fraction": 0.6,
     },
     "calibration": {
         "load_n_per_count": 0.0005,
@@ -71,7 +84,7 @@ DEFINITION = {
         "volts_offset_v": 0.0,
         "amps_per_count": 0.25 / 65535,  # +-0.125 A over the ADC range, zero at mid-scale
         "amps_offset_a": -0.125,
-        "source_amps_per_lsb": 0.25 / 65536,  # PWM code -> A, zero at code 32768
+        "source_amps_per_lsb": 0.25 / 1250,  # one PWM level -> A, zero at level 625
     },
     "streams": {
         "load": {"rate_hz": 80.0, "enabled": True},
@@ -81,6 +94,10 @@ DEFINITION = {
     },
     "boot_escape_ms": 1000,
 }
+
+
+WDT_TIMEOUT_MS = 8000  # rp2 maximum 8388 ms; the loop feeds it at least every second
+REPL_ONCE_FILE = "/repl_once"  # main.py: stay in the REPL once (after ENTER_REPL)
 
 
 class _Clock:
@@ -126,8 +143,9 @@ class Hal:
             machine.ADC(p["adc_current"]),
             cal["source_amps_per_lsb"],
             zero_code=parts["source"]["zero_code"],
-            code_max=65535,
+            code_max=parts["source"]["pwm_levels"],
             mode="pwm",
+            pwm_levels=parts["source"]["pwm_levels"],
         )
         dout = machine.Pin(p["hx711_dout"], machine.Pin.IN, machine.Pin.PULL_UP)
         sck = machine.Pin(p["hx711_sck"], machine.Pin.OUT, value=0)
@@ -161,6 +179,9 @@ class Hal:
             th["r_series_ohm"],
         )
         self.link = StdioLink()
+        # hardware watchdog, fed by every loop pass: a hung firmware resets the board (the
+        # current source comes up off). It cannot be stopped once started: see enter_repl.
+        self.wdt = machine.WDT(timeout=WDT_TIMEOUT_MS)
 
     def unique_id(self):
         return self._machine.unique_id()
@@ -172,6 +193,12 @@ class Hal:
         import micropython
 
         self.source.off()
+        if self.wdt is not None:
+            # the running WDT would reset the board in the REPL: reset now, and main.py
+            # stays in the REPL on the next boot (one-shot flag), with no WDT started
+            with open(REPL_ONCE_FILE, "w") as f:
+                f.write("1")
+            self._machine.reset()
         micropython.kbd_intr(3)
 
     def reset(self):

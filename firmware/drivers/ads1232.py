@@ -3,12 +3,13 @@
 DOUT/DRDY goes low when a conversion is ready; 24 SCLK pulses shift it out MSB first and a
 25th pulse forces DOUT high until the next conversion. GAIN0/GAIN1 select 1/2/64/128,
 SPEED selects 10/80 SPS; all optional (strapped on the board when None).
-`status` after `read()` holds protocol LOAD_* bits as for the HX711 (a stuck-low DOUT reads
-as 0x000000 or the 2**n - 1 patterns and is flagged LOAD_GLITCH).
+`status` after `read()` holds protocol LOAD_* bits as for the HX711: LOAD_SATURATED at the
+full scale 0x7FFFFF/0x800000 (over-force for the safety check), LOAD_GLITCH for the 2**n - 1
+patterns a disturbed read produces (0xFFFFFF is -1 count: legitimate).
 """
 
-from firmware.drivers.hx711 import is_glitch
-from protocol.defs import LOAD_GLITCH, LOAD_NOT_READY
+from firmware.drivers.hx711 import load_status
+from protocol.defs import LOAD_NOT_READY
 
 _GAINS = {1: (0, 0), 2: (1, 0), 64: (0, 1), 128: (1, 1)}
 
@@ -76,6 +77,6 @@ class ADS1232:
         sclk.value(0)
         self._last_ok = now
         self.missing = False
-        self.status = LOAD_GLITCH if (v == 0 or is_glitch(v)) else 0
+        self.status = load_status(v)
         self.counts = v - 0x1000000 if v & 0x800000 else v
         return self.counts

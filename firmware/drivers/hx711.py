@@ -13,13 +13,23 @@ Rate: 10 or 80 SPS on the RATE pin (optional `pin_rate`, else strapped on the bo
 After every `read()`, `status` holds protocol LOAD_* bits:
 - LOAD_NOT_READY: no conversion ready; when the chip stays silent for `timeout_us`
   (three conversion periods by default) it is considered missing; counts repeat the last.
-- LOAD_GLITCH: the raw word is one of the 2**n - 1 patterns (n >= 16) or 0x800000 that a
-  disturbed read produces; counts are reported as read, the host decides.
+- LOAD_GLITCH: the raw word is one of the 2**n - 1 patterns with 16 <= n <= 22 that a
+  disturbed read produces; counts are reported as read, the host decides. 0xFFFFFF is -1
+  count, a legitimate reading near zero, not a glitch.
+- LOAD_SATURATED: the raw word is the ADC's full scale, 0x7FFFFF or 0x800000. The force is
+  at or beyond what the chip can measure: the safety check treats it as over-force.
+
+PIO: the RX FIFO holds 4 words. A chip running slightly faster than the stream fills it,
+and the oldest word is then several conversions old. `read()` drains the FIFO and keeps
+the newest word; `discarded` counts the older words it dropped (a small int: it wraps at
+2**30). The program pushes with `block`: when the FIFO is full the state machine waits
+instead of dropping the newest conversion (`noblock` kept the stale words and threw the
+fresh one away).
 """
 
 from micropython import const
 
-from protocol.defs import LOAD_GLITCH, LOAD_NOT_READY
+from protocol.defs import LOAD_GLITCH, LOAD_NOT_READY, LOAD_SATURATED
 
 _PULSES = {128: 1, 32: 2, 64: 3}  # extra clocks after the 24 data clocks
 _MIN_GLITCH_BITS = const(16)
@@ -45,7 +55,7 @@ def hx711_pio_program():
         nop().side(1)[3]
         in_(pins, 1).side(0)[2]
         jmp(x_dec, "bit").side(0)
-        push(noblock).side(0)
+        push(block).side(0)
         mov(x, y).side(0)
         label("gain")
         nop().side(1)[3]
@@ -56,12 +66,23 @@ def hx711_pio_program():
 
 
 def is_glitch(raw24):
-    """True for 0x800000 and for 2**n - 1 with n >= 16 (0xFFFF ... 0xFFFFFF)."""
-    if raw24 == 0x800000:
-        return True
+    """True for 2**n - 1 with 16 <= n <= 22 (0xFFFF ... 0x3FFFFF). Not 0xFFFFFF (-1 count,
+    legitimate) nor 0x7FFFFF (positive full scale: saturated, see is_saturated)."""
     if raw24 & (raw24 + 1):  # not of the form 2**n - 1
         return False
-    return raw24 >= (1 << _MIN_GLITCH_BITS) - 1
+    return (1 << _MIN_GLITCH_BITS) - 1 <= raw24 <= 0x3FFFFF
+
+
+def is_saturated(raw24):
+    """True at the 24-bit full scale: 0x7FFFFF (positive) or 0x800000 (negative)."""
+    return raw24 == 0x7FFFFF or raw24 == 0x800000
+
+
+def load_status(raw24):
+    """Protocol LOAD_* bits of a raw 24-bit word that was read."""
+    if raw24 == 0x7FFFFF or raw24 == 0x800000:
+        return LOAD_SATURATED
+    return LOAD_GLITCH if is_glitch(raw24) else 0
 
 
 class HX711:
@@ -89,6 +110,7 @@ class HX711:
         self.counts = 0
         self.status = LOAD_NOT_READY
         self.missing = False
+        self.discarded = 0  # PIO: older FIFO words dropped for a newer one
         # the first conversion may take a while after power-up: count from construction
         self._last_ok = clock.ticks_us() if clock is not None else None
         if pin_rate is not None:
@@ -134,13 +156,20 @@ class HX711:
                 self.missing = True
             self.status = st
             return self.counts
-        if self.sm is not None:
-            raw = self.sm.get() & 0xFFFFFF
+        sm = self.sm
+        if sm is not None:
+            # keep the newest conversion: the older words in the FIFO are stale
+            n = sm.rx_fifo()
+            while n > 1:
+                sm.get()
+                n -= 1
+                self.discarded = self.discarded + 1 if self.discarded < 0x3FFFFFFF else 0
+            raw = sm.get() & 0xFFFFFF
         else:
             raw = self._shift_in()
         self._last_ok = now
         self.missing = False
-        self.status = LOAD_GLITCH if is_glitch(raw) else 0
+        self.status = load_status(raw)
         self.counts = raw - 0x1000000 if raw & 0x800000 else raw
         return self.counts
 

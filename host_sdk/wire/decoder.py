@@ -380,13 +380,14 @@ class Decoder:
                 args = _CMD_ARGS.get(cmd_id)
                 if args is None or plen != _CMD_HEADER.size + args.size:
                     raise ValueError
-                values = dict(
-                    zip(
-                        layouts.COMMAND_FIELDS[cmd_id],
-                        args.unpack_from(payload, _CMD_HEADER.size),
-                        strict=True,
-                    )
-                )
+                raw = args.unpack_from(payload, _CMD_HEADER.size)
+                us_index = layouts.COMMAND_US_INDEX[cmd_id]
+                if us_index:  # integer us on the wire, seconds at the SDK surface
+                    vals = list(raw)
+                    for k in us_index:
+                        vals[k] = vals[k] / layouts.US_PER_S
+                    raw = tuple(vals)
+                values = dict(zip(layouts.COMMAND_FIELDS[cmd_id], raw, strict=True))
                 name = layouts.COMMAND_NAMES[cmd_id]
                 if mtype == defs.MSG_ACK:
                     return Ack(cmd_seq, cmd_id, name, values)

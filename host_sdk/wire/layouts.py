@@ -115,14 +115,72 @@ _CMD_SEQ_FIELD, _CMD_ID_FIELD = (_FIELD[c] for c in format_codes(defs.COMMAND_HE
 
 COMMAND_NAMES: dict[int, str] = {cid: spec[0] for cid, spec in defs.COMMANDS.items()}
 COMMAND_IDS: dict[str, int] = {spec[0]: cid for cid, spec in defs.COMMANDS.items()}
-COMMAND_FIELDS: dict[int, tuple[str, ...]] = {
+
+US_PER_S = 1_000_000
+
+
+def sdk_field_name(wire_name: str) -> str:
+    """The SDK's name of a command field: integer-microsecond wire fields (`t_on_us`) are
+    seconds (`t_on_s`, float) at the SDK surface; every other field keeps its name."""
+    if wire_name in defs.TIME_US_FIELDS:
+        return wire_name[: -len("_us")] + "_s"
+    return wire_name
+
+
+COMMAND_WIRE_FIELDS: dict[int, tuple[str, ...]] = {
     cid: tuple(spec[2]) for cid, spec in defs.COMMANDS.items()
 }
+"""Field names as on the wire (protocol/defs.py, protocol/README.md)."""
+COMMAND_FIELDS: dict[int, tuple[str, ...]] = {
+    cid: tuple(sdk_field_name(n) for n in names) for cid, names in COMMAND_WIRE_FIELDS.items()
+}
+"""Field names at the SDK surface (seconds for the microsecond fields)."""
+COMMAND_US_INDEX: dict[int, tuple[int, ...]] = {
+    cid: tuple(i for i, n in enumerate(names) if n in defs.TIME_US_FIELDS)
+    for cid, names in COMMAND_WIRE_FIELDS.items()
+}
+"""Positions of the integer-microsecond fields in each command's arguments."""
+
+
+def seconds_to_us(value: float) -> int:
+    """Seconds (SDK) -> integer microseconds (wire), rounded to the nearest us."""
+    us = round(float(value) * US_PER_S)
+    if us < 0:
+        raise ValueError(f"a duration cannot be negative ({value} s)")
+    return int(us)
+
+
+class _Seconds(cs.Adapter):  # type: ignore[misc]
+    """u64 microseconds on the wire <-> float seconds at the SDK surface."""
+
+    def _decode(self, obj: int, context: Any, path: Any) -> float:
+        return obj / US_PER_S
+
+    def _encode(self, obj: float, context: Any, path: Any) -> int:
+        try:
+            return seconds_to_us(obj)
+        except (TypeError, ValueError) as e:
+            raise cs.ConstructError(str(e), path=path) from e
+
+
+def _command_args(fmt: str, names: Sequence[str]) -> cs.Struct:
+    codes = format_codes(fmt)
+    if len(codes) != len(names):
+        raise ValueError(f"format {fmt!r} has {len(codes)} values but {len(names)} names")
+    fields = []
+    for name, code in zip(names, codes, strict=True):
+        if name in defs.TIME_US_FIELDS:
+            fields.append(sdk_field_name(name) / _Seconds(_FIELD[code]))
+        else:
+            fields.append(name / _FIELD[code])
+    return cs.Struct(*fields)
+
 
 COMMAND_ARGS: dict[int, cs.Struct] = {
-    cid: struct_from_format("<" + spec[1], spec[2]) for cid, spec in defs.COMMANDS.items()
+    cid: _command_args("<" + spec[1], spec[2]) for cid, spec in defs.COMMANDS.items()
 }
-"""Arguments of each command (also the applied values of its ACK), by command id."""
+"""Arguments of each command (also the applied values of its ACK), by command id, with
+the SDK's field names (microsecond fields as float seconds)."""
 
 COMMANDS: dict[int, cs.Struct] = {
     cid: cs.Struct(

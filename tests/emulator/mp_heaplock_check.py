@@ -14,7 +14,7 @@ class NullLink:
     def readinto(self, buf):
         return 0
 
-    def write(self, buf, n):
+    def write(self, buf, n, off=0):
         return n
 
 
@@ -30,8 +30,9 @@ n = 0
 app.commands.apply(0x06, (board.DEFINITION["limits"]["max_watchdog_ms"],))
 if "pulse" in sys.argv:
     # no cutoffs: the end of a waveform (one charge float) is outside the per-edge path
-    _applied, _start = app.commands.apply(0x12, (0, 1e-3, 0.05, 0.05, 0, 0.0, 0.0, 0.0, 0.0))
-    _start()
+    # (times in integer us; count 65535: longer than the run)
+    app.commands.apply(0x12, (0, 1e-3, 50000, 50000, 65535, 0.0, 0.0, 0.0, 0))
+    app.commands.after()
 for _ in range(2000):  # warm up: first-use allocations (bound methods, caches) happen here
     app.step()
 micropython.heap_lock()

@@ -4,17 +4,20 @@ the firmware flags and counts every one, as a Pico would. The ideal board misses
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
-from host_sdk.client import Rig
+from host_sdk.client import CommandRefused, Rig
 from host_sdk.emulator import start_emulator
 
 DEVICE_S = 5.0
 
 
-def _stream(cpu: str, elec_hz: float) -> tuple[Rig, dict[str, int], int]:
-    with start_emulator("nak50_pulsed", speed="max", cpu=cpu, seed=4) as emu:
+def _stream(
+    cpu: str, elec_hz: float, overrides: dict[str, Any] | None = None
+) -> tuple[Rig, dict[str, int], int]:
+    with start_emulator("nak50_pulsed", speed="max", cpu=cpu, seed=4, overrides=overrides) as emu:
         with Rig.open(emu.port) as rig:
             rig.configure_stream("elec", rate_hz=elec_hz)
             t0 = rig.status().uptime_ms / 1000.0
@@ -32,8 +35,14 @@ def _stream(cpu: str, elec_hz: float) -> tuple[Rig, dict[str, int], int]:
 
 @pytest.mark.timeout(600)
 def test_an_overloaded_rp2040_misses_slots_and_counts_every_one() -> None:
-    # an elec record costs about 1.2 ms of RP2040 time: 2 kHz is beyond its CPU
-    _rig, lost, dropped = _stream("rp2040", 2000.0)
+    # an elec record costs about 1.2 ms of RP2040 time: 2 kHz is beyond its CPU, so the
+    # board refuses it (its CPU budget, with the percentage it would need) ...
+    with start_emulator("nak50_pulsed", speed="max", cpu="rp2040", seed=4) as emu:
+        with Rig.open(emu.port) as rig:
+            with pytest.raises(CommandRefused, match=r"would need \d+ % of the CPU"):
+                rig.configure_stream("elec", rate_hz=2000.0)
+    # ... and with the budget lifted, it misses slots and counts every one
+    _rig, lost, dropped = _stream("rp2040", 2000.0, {"limits": {"max_cpu_fraction": 0}})
     assert lost["link"] == 0
     assert dropped > 0.2 * 2000 * DEVICE_S
     # every missed slot reaches the host as a board loss, except those after the last frame

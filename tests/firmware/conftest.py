@@ -1,25 +1,24 @@
 # ruff: noqa: UP031  (MicroPython snippets and messages built with %-formatting)
-"""Run MicroPython snippets on the unix port with the repo and this folder on sys.path."""
+"""Run MicroPython snippets with the repo and this folder on sys.path, on two VMs.
 
+The `mp` fixture runs every firmware test twice: on the 64-bit unix port (the emulated
+board's VM) and on the 32-bit WebAssembly port (31-bit small ints and ticks wrapping at
+2**30 as on a board, no native/viper emitter: the pure-Python fallbacks run there).
+See tests/mpvm. Tests that only make sense on one VM take `mp_unix` or `mp_wasm32`.
+"""
+
+import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from tests import mpvm
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def micropython_exe():
-    exe = shutil.which("micropython")
-    if exe is None:
-        cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-        if os.path.exists(cand):
-            exe = cand
-    return exe
 
 
 PRELUDE = (
@@ -32,36 +31,34 @@ PRELUDE = (
 )
 
 
-def run_mp(code, heapsize="4M", paths=(ROOT, HERE), timeout=300):
-    """Run `code` on MicroPython; return the list of objects it emit()-ed."""
-    exe = micropython_exe()
-    if exe is None:
-        pytest.skip("micropython unix port not installed")
+def run_mp(code, heapsize="4M", paths=(ROOT, HERE), timeout=600, vm="unix"):
+    """Run `code` on MicroPython `vm`; return the list of objects it emit()-ed."""
     prelude = "import sys\n"
     for p in reversed(paths):
-        prelude += "sys.path.insert(0, %r)\n" % p
+        prelude += "sys.path.insert(0, %r)\n" % str(p)
     prelude += PRELUDE.split("import json\n", 1)[1].join(["import json\n", ""])
-    src = prelude + code
-    path = os.path.join(HERE, ".mp_snippet_%d.py" % os.getpid())
-    with open(path, "w") as f:
-        f.write(src)
-    args = [exe]
-    if heapsize:
-        args += ["-X", "heapsize=" + heapsize]
-    try:
-        r = subprocess.run(args + [path], capture_output=True, text=True, timeout=timeout, cwd=HERE)
-    finally:
-        os.unlink(path)
-    if r.returncode != 0:
-        raise AssertionError(
-            "micropython failed (%d):\n%s\n%s" % (r.returncode, r.stdout, r.stderr)
-        )
-    return [json.loads(line[2:]) for line in r.stdout.splitlines() if line.startswith("@@")]
+    trees = []
+    for p in paths:
+        trees += list(mpvm.SOURCE_TREES) if str(p) == ROOT else [p]
+    r = mpvm.run(vm, prelude + code, heap=heapsize, trees=tuple(trees), timeout=timeout)
+    out = r.stdout.decode(errors="replace")
+    return [json.loads(line[2:]) for line in out.splitlines() if line.startswith("@@")]
+
+
+@pytest.fixture(params=mpvm.VMS)
+def mp(request):
+    """run_mp on each VM in turn (the test runs once per VM)."""
+    return functools.partial(run_mp, vm=request.param)
 
 
 @pytest.fixture
-def mp():
-    return run_mp
+def mp_unix():
+    return functools.partial(run_mp, vm="unix")
+
+
+@pytest.fixture
+def mp_wasm32():
+    return functools.partial(run_mp, vm="wasm32")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,20 @@ from protocol import messages
 from protocol.crc import crc32_check
 from protocol.frame import FrameWriter
 
-_PERIOD = 1 << 30  # wrap like a real port, to exercise the device-clock epoch logic
+# Ticks wrap at 2**30 like a real port, to exercise the device-clock epoch logic. 32-bit
+# clean: 2**30 is a big int on a 32-bit VM (the WebAssembly port, a board), so no value
+# here ever reaches it, not even in an intermediate sum (that would allocate).
+_MASK = 0x3FFFFFFF  # 2**30 - 1
+_HALF = 0x20000000  # 2**29
+
+
+def _add30(a, d):
+    """(a + d) mod 2**30 for 0 <= a < 2**30, -2**30 < d < 2**30, all small ints."""
+    if d >= 0:
+        room = _MASK - a  # a + d wraps when d > room (_MASK - a + 1 is 2**30 for a == 0)
+        return d - room - 1 if d > room else a + d
+    a += d
+    return a if a >= 0 else a + _MASK + 1
 
 
 class VClock:
@@ -26,13 +39,23 @@ class VClock:
         return self.t
 
     def ticks_diff(self, a, b):
-        return ((a - b + _PERIOD // 2) & (_PERIOD - 1)) - _PERIOD // 2
+        # ((a - b + 2**29) & _MASK) - 2**29 as time.ticks_diff, without the intermediate
+        # a - b + 2**29, which reaches 2**30 (a big int on a 32-bit VM)
+        d = a - b
+        if d >= _HALF:
+            return d - _MASK - 1
+        if d < -_HALF:
+            return d + _MASK + 1
+        return d
 
     def ticks_add(self, a, d):
-        return (a + d) & (_PERIOD - 1)
+        return _add30(a, d)
 
     def sleep_us(self, n):
-        self.t = (self.t + n) & (_PERIOD - 1)
+        while n > _HALF:
+            self.t = _add30(self.t, _HALF)
+            n -= _HALF
+        self.t = _add30(self.t, n)
 
 
 class Cell:
@@ -137,10 +160,10 @@ class _Sck(FakePin):
 
 
 class FakeLink:
-    """Host side of the link. Every write is parsed as one frame (the firmware writes whole
-    frames) into `frames`: (msg_type, flags, stream, seq, payload bytes); sample frames are
-    kept only when `keep_samples`. `accept`: None takes everything, 0 refuses (returns 0),
-    k takes k bytes (a partial frame, not parsed, counted in `partial`)."""
+    """Host side of the link. Writes are a byte stream (the firmware may write a frame in
+    parts); complete frames are parsed into `frames`: (msg_type, flags, stream, seq, payload
+    bytes); sample frames are kept only when `keep_samples`. `accept`: None takes
+    everything, 0 refuses (returns 0), k takes at most k bytes per write (a slow host)."""
 
     def __init__(self, keep_samples=False):
         self.rx = bytearray()
@@ -152,6 +175,7 @@ class FakeLink:
         self.samples = [0, 0, 0, 0]
         self.bad_crc = 0
         self.seqs = []
+        self.stream = bytearray()
 
     def readinto(self, buf):
         n = min(len(buf), len(self.rx))
@@ -160,23 +184,39 @@ class FakeLink:
         self.rx = self.rx[n:]
         return n
 
-    def write(self, buf, n):
+    def write(self, buf, n, off=0):
         self.writes += 1
         k = n if self.accept is None else min(n, self.accept)
+        if k <= 0:
+            return 0
         if k < n:
-            if k:
-                self.partial += 1
-            return k
-        if not crc32_check(buf, 2, n - 4):
+            self.partial += 1
+        self.stream.extend(buf[off : off + k])
+        self._parse()
+        return k
+
+    def _parse(self):
+        while len(self.stream) >= 4:
+            st = self.stream
+            if st[0] != 0xA5 or st[1] != 0x5A:
+                raise AssertionError("stream out of sync: %r" % bytes(st[:16]))  # noqa: UP031
+            total = 8 + (st[2] | (st[3] << 8))
+            if len(st) < total:
+                return
+            frame = bytes(st[:total])
+            self.stream = st[total:]
+            self._frame(frame, total)
+
+    def _frame(self, buf, n):
+        if not crc32_check(bytearray(buf), 2, n - 4):
             self.bad_crc += 1
         t = buf[5]
         self.seqs.append(buf[8] | (buf[9] << 8))
         if t == 0x10:
             self.samples[buf[7]] += buf[18] | (buf[19] << 8)
             if not self.keep_samples:
-                return n
+                return
         self.frames.append((t, buf[6], buf[7], buf[8] | (buf[9] << 8), bytes(buf[10 : n - 4])))
-        return n
 
     def send_command(self, cmd_seq, cmd_id, args):
         w = FrameWriter(128)
@@ -192,22 +232,26 @@ class FakeLink:
 
 
 class NullLink:
-    """Accepts everything, keeps nothing (allocation-free, for the hot-path test)."""
+    """Accepts everything (or at most `accept` bytes a write, like a USB CDC transmit
+    buffer), keeps nothing (allocation-free, for the hot-path test)."""
 
-    def __init__(self):
+    def __init__(self, accept=None):
         self.bytes = 0
+        self.accept = accept
 
     def readinto(self, buf):
         return 0
 
-    def write(self, buf, n):
-        self.bytes += n
-        return n
+    def write(self, buf, n, off=0):
+        a = self.accept
+        k = n if a is None or n < a else a
+        self.bytes += k
+        return k
 
 
 class FakeHal:
     def __init__(self, link=None, n_gratings=3):
-        self.clock = VClock(_PERIOD - 5000000)  # wraps 5 s after boot
+        self.clock = VClock(_MASK + 1 - 5000000)  # wraps 5 s after boot
         self.link = link if link is not None else FakeLink()
         self.cell = Cell(self)
         cal = DEFINITION["calibration"]

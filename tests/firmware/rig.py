@@ -56,6 +56,12 @@ class Rig:
         return True
 
     def cmd(self, cmd_id, args=(), seq=None):
+        """Send a command; integer-microsecond fields given as floats are seconds."""
+        names = defs.COMMANDS[cmd_id][2]
+        args = tuple(
+            int(round(v * 1000000)) if (n in defs.TIME_US_FIELDS and isinstance(v, float)) else v
+            for n, v in zip(names, args)
+        )
         if seq is None:
             self.seq += 1
             seq = self.seq

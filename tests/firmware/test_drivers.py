@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from protocol import defs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -23,6 +25,10 @@ chip.value_counts = 0xFFFF        # 2**16 - 1: glitch pattern
 out["g"] = [hx.read(), hx.status]
 chip.value_counts = 0x7FFFFF
 out["g2"] = [hx.read(), hx.status]
+chip.value_counts = 0xFFFFFF      # -1 count: legitimate
+out["m1"] = [hx.read(), hx.status]
+chip.value_counts = 0x7FFFFF
+hx.read()
 chip.value_counts = 123
 chip.present = False
 chip.dout.v = 1
@@ -40,17 +46,21 @@ class SM:
 sm = SM()
 hp = HX711(sm=sm, gain=32, clock=clk)
 out["pio"] = [hp.ready(), hp.read(), hp.status, list(sm.tx), hp.ready()]
+sm.rx = [100, 200, 300, 400]   # a chip slightly fast: the FIFO filled up; the newest wins
+out["pio_newest"] = [hp.read(), hp.discarded, hp.ready()]
 hp.set_gain(128)
 out["pio_gain"] = sm.tx
 emit(out)
 """)
     assert r["v"] == -1234 and r["st"] == 0 and r["pulses"] == 3  # gain 64: 27 clocks
-    assert r["g"] == [0xFFFF, 1] and r["g2"] == [0x7FFFFF, 1]
+    assert r["g"] == [0xFFFF, 1] and r["g2"] == [0x7FFFFF, defs.LOAD_SATURATED]
+    assert r["m1"] == [-1, 0]
     assert r["nr"] == [0x7FFFFF, 2, False]  # not ready: last counts repeated
     assert r["missing"] == [0x7FFFFF, 2, True]  # silent > 3 conversions: missing
-    assert r["glitch_table"] == [True, True, True, False, True, False, False]
+    assert r["glitch_table"] == [False, False, True, False, False, False, False]
     assert r["pio"] == [True, -10, 0, [1], False]  # gain 32 -> 26 clocks -> put(1)
     assert r["pio_gain"] == [1, 0]
+    assert r["pio_newest"] == [400, 3, False]
 
 
 def test_ads1232_reads_signed_and_sets_pins(mp):
@@ -70,28 +80,32 @@ def test_fbg_uart_lines_windows_and_lost_peaks(mp):
     (r,) = mp("""
 import micropython
 from firmware.drivers.fbg_uart import FbgUart
-class U:
-    def __init__(self): self.data = bytearray()
-    def any(self): return len(self.data)
+class U:  # reads without allocating (a position into the data, no slicing)
+    def __init__(self): self.data = bytearray(); self.pos = 0
+    def any(self): return len(self.data) - self.pos
     def readinto(self, buf, nbytes=-1):
-        n = min(len(buf) if nbytes < 0 else nbytes, len(self.data))
-        for i in range(n): buf[i] = self.data[i]
-        self.data = self.data[n:]
+        n = len(buf) if nbytes < 0 else nbytes
+        left = len(self.data) - self.pos
+        if n > left: n = left
+        p = self.pos
+        for i in range(n): buf[i] = self.data[p + i]
+        self.pos = p + n
         return n
 u = U()
 f = FbgUart(u, ((1527000000, 1533000000), (1547000000, 1553000000), (1560000000, 1565000000)))
 u.data.extend(b"banner\\n#P 12 1550.104551 1529.98312 1562.5\\n#P 13 1529.9")
-got = [f.poll(1000), list(f.peaks_fm), f.status, f.t_us]
+PK = lambda: [f.peak_fm(g) for g in range(3)]
+got = [f.poll(1000), PK(), f.status, f.t_us]
 u.data.extend(b"9 1580.0\\n#P x\\n")
-got += [f.poll(2000), list(f.peaks_fm), f.status, f.t_us, f.lines, f.bad_lines]
+got += [f.poll(2000), PK(), f.status, f.t_us, f.lines, f.bad_lines]
 # no allocation while parsing a buffered line
 line = b"#P 14 1550.1 1530.2 1561.0\\n"
-for b in line[:-1]:
-    f._byte(b)
+u.data.extend(line)
+ok = False
 micropython.heap_lock()
-ok = f._byte(10)
+ok = f.poll(3000)
 micropython.heap_unlock()
-got += [ok, list(f.peaks_fm)]
+got += [ok, PK()]
 emit(got)
 """)
     assert r[0] is True and r[1] == [1529983120, 1550104551, 1562500000]
@@ -112,7 +126,10 @@ a[0].value = 32768
 a[1].value = 65535
 f = FbgAnalog(a, (1520000000, 1540000000), (40e6 / 65535, 40e6 / 65535))
 f.poll(5)
-out = {"fbg": [list(f.peaks_fm), f.status]}
+out = {"fbg": [[f.peak_fm(0), f.peak_fm(1)], f.status]}
+a[0].value = 60000   # raw * slope * 256 = 2.4e9 wrapped a 32-bit viper word (ESP32-S3)
+f.poll(6)
+out["fbg_hi"] = f.peak_fm(0)
 th = Thermistor(fakehal.FakeADC(lambda: 0))
 errs = [abs(th.to_mdegc(raw) - th.mdegc_exact(raw)) for raw in range(2000, 63000, 997)]
 out["th"] = [th.to_mdegc(32768), max(errs), th.to_mdegc(10), th.to_mdegc(65530)]
@@ -132,6 +149,8 @@ out["off2"] = [pwm.duty, en.v]
 emit(out)
 """)
     peaks, st = r["fbg"]
+    slope = round(40e6 / 65535 * 256)
+    assert r["fbg_hi"] == 1520000000 + 60000 * (slope // 256) + 60000 * (slope % 256) // 256
     assert abs(peaks[0] - 1540000305) < 1000 and peaks[1] == 0 and st == 0b10
     t25, err, open_, short = r["th"]
     assert abs(t25 - 25000) < 50 and err < 200 and open_ is None and short is None

@@ -20,7 +20,8 @@ app.safety.watchdog_ms = 600000
 app.set_streaming(1)
 # a waveform in its steady state (edges allocate their events; 100 s on-time here)
 from rig import Rig
-app.commands.apply(defs.CMD_CONSTANT, (0, 0.01, 0.0, 0.0, 0.0, 0.0))[1]()
+app.commands.apply(defs.CMD_CONSTANT, (0, 0.01, 0.0, 0.0, 0.0, 0))
+app.commands.after()
 hal.freeze_adcs()
 for i in range(500):
     app.step()
@@ -50,6 +51,10 @@ emit({"records": smp.records - r1, "alloc_per_sample": (a1 - a0) / (r1 - r0), "e
 
 def test_hot_path_allocates_nothing_all_streams(mp):
     (r,) = mp(HOT)
+    print(
+        "alloc per sample: %s B, records under heap_lock: %d"
+        % (r["alloc_per_sample"], r["records"])
+    )
     assert r["err"] is None
     assert r["alloc_per_sample"] == 0
     assert r["fresh_streams"] == [True] * 4 and r["running"] is True
@@ -67,9 +72,10 @@ live_boot = 0
 live_boot = gc.mem_alloc()
 r = Rig()
 gc.collect()
+#@@toplevel
 live_boot = gc.mem_alloc()
 r.cmd(defs.CMD_SET_STREAMING, (1,))
-r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.05, 0.2, 0.3, 0, 0, 0, 0, 0))
+r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.05, 0.2, 0.3, 1000, 0, 0, 0, 0))
 for k in range(10):
     r.run_s(1.0)
     r.link.frames = []
@@ -77,6 +83,7 @@ for k in range(10):
     r.cmd(defs.CMD_GET_INFO)
 r.cmd(defs.CMD_STOP)
 gc.collect()
+#@@toplevel
 emit({"live_boot": live_boot, "live_end": gc.mem_alloc(), "samples": r.link.samples,
       "bad": r.link.bad_crc})
 """,

@@ -24,8 +24,8 @@ REFUSED = [
     (defs.CMD_SET_VOLTAGE_WINDOW, (-2.0, 4.0), OOR, ["v_min_v", "-1"]),
     (defs.CMD_SET_VOLTAGE_WINDOW, (0.0, 6.0), OOR, ["v_max_v", "5"]),
     (defs.CMD_SET_VOLTAGE_WINDOW, (3.0, 2.0), OOR, ["v_min_v", "below"]),
-    (defs.CMD_REST, (-1.0,), OOR, ["duration_s"]),
-    (defs.CMD_REST, (2e6,), OOR, ["duration_s"]),
+    (defs.CMD_REST, (500,), OOR, ["duration_us", "[1000, "]),
+    (defs.CMD_REST, (2 * 10**12,), OOR, ["duration_us", "1000000000000"]),
     (defs.CMD_CONSTANT, (0, 0.2) + NOCUT, OOR, ["current", "0.1"]),
     (defs.CMD_CONSTANT, (0, -0.11) + NOCUT, OOR, ["current", "-0.1"]),
     (defs.CMD_CONSTANT, (0, float("inf")) + NOCUT, OOR, ["current"]),
@@ -35,21 +35,23 @@ REFUSED = [
     (defs.CMD_CONSTANT, (0, 0.01, -3.0, 4.0, 0, 0), OOR, ["v_min_v"]),
     (defs.CMD_CONSTANT, (0, 0.01, 3.0, 2.0, 0, 0), OOR, ["v_min_v", "below"]),
     (defs.CMD_CONSTANT, (0, 0.01, 0, 0, -1.0, 0), OOR, ["max_charge_c"]),
-    (defs.CMD_CONSTANT, (0, 0.01, 0, 0, 0, -5.0), OOR, ["max_duration_s"]),
-    (defs.CMD_CONSTANT, (0, 0.01, 0, 0, 0, 1e7), OOR, ["max_duration_s"]),
+    (defs.CMD_CONSTANT, (0, 0.01, 0, 0, 0, 5), OOR, ["max_duration_us"]),
+    (defs.CMD_CONSTANT, (0, 0.01, 0, 0, 0, 10**13), OOR, ["max_duration_us"]),
     (defs.CMD_PULSE_TRAIN, (0, 0.5, 1.0, 1.0, 3) + NOCUT, OOR, ["amplitude"]),
-    (defs.CMD_PULSE_TRAIN, (0, 0.05, 0.0, 1.0, 3) + NOCUT, OOR, ["t_on_s", "0.001"]),
-    (defs.CMD_PULSE_TRAIN, (0, 0.05, 1.0, -1.0, 3) + NOCUT, OOR, ["t_off_s"]),
+    (defs.CMD_PULSE_TRAIN, (0, 0.05, 0.0, 1.0, 3) + NOCUT, OOR, ["t_on_us", "1000"]),
+    (defs.CMD_PULSE_TRAIN, (0, 0.05, 1.0, 0.0005, 3) + NOCUT, OOR, ["t_off_us", "500"]),
+    (defs.CMD_PULSE_TRAIN, (0, 0.05, 1.0, 1.0, 0) + NOCUT, OOR, ["count=0", "[1, 65535]"]),
+    (defs.CMD_GITT, (0, 0.05, 1.0, 1.0, 0) + NOCUT, OOR, ["count=0", "[1, 65535]"]),
     (defs.CMD_PULSE_TRAIN, (0, 0.05, 1.0, 1.0, 70000) + NOCUT, OOR, ["count", "65535"]),
-    (defs.CMD_GITT, (0, 0.05, 0.0001, 60.0, 3) + NOCUT, OOR, ["t_pulse_s"]),
-    (defs.CMD_GITT, (0, 0.05, 10.0, -60.0, 3) + NOCUT, OOR, ["t_rest_s"]),
+    (defs.CMD_GITT, (0, 0.05, 0.0001, 60.0, 3) + NOCUT, OOR, ["t_pulse_us"]),
+    (defs.CMD_GITT, (0, 0.05, 10.0, 2e6, 3) + NOCUT, OOR, ["t_rest_us"]),
     (defs.CMD_GITT, (0, -0.3, 10.0, 60.0, 3) + NOCUT, OOR, ["amplitude"]),
     (defs.CMD_STAIRCASE, (0, 0.01, 0.01, 0.2, 40.0, 5.0) + NOCUT, OOR, ["stop", "0.1"]),
     (defs.CMD_STAIRCASE, (0, 0.2, 0.01, 0.05, 40.0, 5.0) + NOCUT, OOR, ["start"]),
     (defs.CMD_STAIRCASE, (0, 0.01, 0.0, 0.05, 40.0, 5.0) + NOCUT, OOR, ["step"]),
     (defs.CMD_STAIRCASE, (0, 0.01, -0.01, 0.05, 40.0, 5.0) + NOCUT, OOR, ["step"]),
-    (defs.CMD_STAIRCASE, (0, 0.01, 0.01, 0.05, 40.0, 50.0) + NOCUT, OOR, ["on_s", "dwell_s"]),
-    (defs.CMD_STAIRCASE, (0, 0.01, 0.01, 0.05, 0.0, 0.0) + NOCUT, OOR, ["dwell_s"]),
+    (defs.CMD_STAIRCASE, (0, 0.01, 0.01, 0.05, 40.0, 50.0) + NOCUT, OOR, ["on_us", "dwell_us"]),
+    (defs.CMD_STAIRCASE, (0, 0.01, 0.01, 0.05, 0.0, 0.0) + NOCUT, OOR, ["dwell_us"]),
     (defs.CMD_STAIRCASE, (0, 0.0, 1e-7, 0.05, 1.0, 0.0) + NOCUT, OOR, ["number of steps"]),
 ]
 
@@ -117,9 +119,9 @@ def test_retried_command_is_not_reapplied(mp):
 from rig import Rig
 from protocol import defs
 r = Rig()
-a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 1.0, 1.0, 0, 0, 0, 0, 0), seq=500)
+a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 1.0, 1.0, 9, 0, 0, 0, 0), seq=500)
 r.run_s(1.5)
-b = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 1.0, 1.0, 0, 0, 0, 0, 0), seq=500)
+b = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 1.0, 1.0, 9, 0, 0, 0, 0), seq=500)
 n1 = r.cmd(defs.CMD_SET_CELL, (5.0,), seq=501)
 n2 = r.cmd(defs.CMD_SET_CELL, (5.0,), seq=501)
 ev = r.events()
@@ -204,6 +206,9 @@ emit({"start": start, "on": r.hal.source.on,
         ("window", "r.hal.cell.v_override = 4.6", defs.CAUSE_V_MAX),
         ("over_temp", "r.hal.cell.temp_raw = 6000", defs.CAUSE_OVER_TEMP),
         ("over_force", "r.hal.hx.value_counts = 8000000", defs.CAUSE_OVER_FORCE),
+        # the ADC's full scale is over-force whatever the limit (it used to be a "glitch")
+        ("saturated", "r.hal.hx.value_counts = 0x7FFFFF", defs.CAUSE_OVER_FORCE),
+        ("saturated_neg", "r.hal.hx.value_counts = -0x800000", defs.CAUSE_OVER_FORCE),
         ("sensor", "r.hal.cell.temp_raw = 65535", defs.CAUSE_SENSOR_FAULT),
     ],
 )
@@ -228,7 +233,12 @@ emit({"a": a, "on": r.hal.source.on, "lat": [e[2] for e in ev if e[1] == defs.EV
     assert r["a"][0] == "ack"
     assert r["on"] is False
     assert r["lat"] == [cause]
-    if name in ("over_temp", "over_force"):  # condition still present: refuse to clear
+    if name in (
+        "over_temp",
+        "over_force",
+        "saturated",
+        "saturated_neg",
+    ):  # condition still present: refuse to clear
         assert r["clear"][0] == "nack" and r["clear"][1] == defs.NACK_BAD_STATE
     else:
         assert r["clear"][0] == "ack"

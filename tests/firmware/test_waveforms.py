@@ -93,7 +93,8 @@ while t < 5200:
 ev = r.events()
 start = [e for e in ev if e[1] == defs.EV_WAVEFORM_START][0]
 emit({"ack": a, "ev": rel([e for e in ev if e[1] in (3, 4)], start[0])})
-"""
+""",
+        heapsize="16M",
     )
     ev = edges(r)
     assert [e[0] for e in ev[:3]] == [0, 600000000, 4200000000 & 0xFFFFFFFF]

@@ -61,7 +61,12 @@ def _corrupt(rng: np.random.Generator, f: bytes, kind: int) -> bytes:
             b[int(bit) >> 3] ^= 1 << (int(bit) & 7)
         return bytes(b)
     if kind == 1:  # truncated
-        return f[: int(rng.integers(0, n))]
+        cut = int(rng.integers(0, n))
+        # not just before a tail of A5 or A5 5A: the next frame's sync word would complete
+        # the frame (decoded intact) and lose its own
+        while cut > 0 and bytes([defs.SYNC0, defs.SYNC1]).startswith(f[cut:]):
+            cut -= 1
+        return f[:cut]
     if kind == 2:  # bytes dropped inside
         b = bytearray(f)
         for _ in range(int(rng.integers(1, 4))):

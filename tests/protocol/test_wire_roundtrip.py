@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire_strategies import command_fields, events, hellos, logs, nacks, records, statuses
+from wire_strategies import (
+    command_fields,
+    events,
+    hellos,
+    logs,
+    nacks,
+    records,
+    sdk_fields,
+    statuses,
+)
 
 from host_sdk.wire import (
     Ack,
@@ -94,21 +103,22 @@ def _same_values(a: dict, b: dict) -> bool:
 
 @given(command_fields(), st.integers(0, 0xFFFF), chunkings)
 def test_ack_and_command_roundtrip(cmd: tuple[int, dict], cmd_seq: int, chunks: list[int]) -> None:
-    cid, fields = cmd
+    cid, fields = cmd  # wire names and values (integer us); the SDK's: `sdk`
+    sdk = sdk_fields(fields)
     name = defs.COMMANDS[cid][0]
-    wire = encode_ack(cid, cmd_seq, seq=3, **fields)
+    wire = encode_ack(cid, cmd_seq, seq=3, **sdk)
     dec, out = decode_all(wire, chunks)
     assert len(out) == 1 and isinstance(out[0], Ack)
     ack = out[0]
     assert (ack.cmd_seq, ack.cmd_id, ack.name) == (cmd_seq, cid, name)
-    assert _same_values(dict(ack.applied), fields)
+    assert _same_values(dict(ack.applied), sdk)
     # board-side ACK packer
     w = frame.FrameWriter()
     w.seq = 3
     n = messages.pack_ack(w.buf, w.payload_offset, cmd_seq, cid, tuple(fields.values()))
     assert bytes(w.buf[: w.finish(defs.MSG_ACK, 0, 0, n)]) == wire
     # commands: host encoder -> board decoder, and -> host decoder
-    cwire = encode_command(name, cmd_seq, frame_seq=11, **fields)
+    cwire = encode_command(name, cmd_seq, frame_seq=11, **sdk)
     payload = cwire[defs.HEADER_SIZE : -defs.CRC_SIZE]
     seq, got_id, args = messages.decode_command(payload, len(payload))
     assert (seq, got_id) == (cmd_seq, cid)
@@ -116,7 +126,7 @@ def test_ack_and_command_roundtrip(cmd: tuple[int, dict], cmd_seq: int, chunks: 
     assert payload == messages.encode_command(cmd_seq, cid, tuple(fields.values()))
     _, cout = decode_all(cwire)
     assert len(cout) == 1 and isinstance(cout[0], Command)
-    assert _same_values(dict(cout[0].args), fields)
+    assert _same_values(dict(cout[0].args), sdk)
 
 
 @given(nacks, chunkings)

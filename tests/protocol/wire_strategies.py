@@ -17,7 +17,25 @@ INT_RANGES = {
     "h": (-(2**15), 2**15 - 1),
     "I": (0, 2**32 - 1),
     "i": (-(2**31), 2**31 - 1),
+    # u64 microseconds (every "Q" field is a duration): the SDK shows them as float
+    # seconds, which round-trip exactly below 2**50 us (35 years)
+    "Q": (0, 2**50 - 1),
 }
+
+
+def sdk_fields(fields: dict) -> dict:
+    """Command fields by their wire names (protocol.defs) -> the SDK's names and values:
+    the integer-microsecond fields (`t_on_us`) become float seconds (`t_on_s`)."""
+    return {
+        layouts.sdk_field_name(n): (v / layouts.US_PER_S if n in defs.TIME_US_FIELDS else v)
+        for n, v in fields.items()
+    }
+
+
+def wire_values(cmd_id: int, args: dict) -> tuple:
+    """The SDK's arguments of a command (seconds) -> its wire values (integer us)."""
+    us = layouts.COMMAND_US_INDEX[cmd_id]
+    return tuple(layouts.seconds_to_us(v) if k in us else v for k, v in enumerate(args.values()))
 
 
 def f32(x: float) -> float:
