@@ -20,7 +20,7 @@ from host_sdk.cli.common import (
 )
 
 FLEET_TEXT = """\
-FLEET.toml names the rigs, their ports and protocols (examples/fleet_emulated.toml):
+FLEET.toml names the rigs, their ports and protocols (examples/fleets/fleet_emulated.toml):
   [fleet]
   name = "lab3"                 # MQTT topics stressrig/lab3/...
   out_dir = "runs/lab3"         # recordings <rig>_<start>.h5; state in runs/lab3/.fleet/
@@ -48,7 +48,7 @@ def add_parsers(sub: Any) -> None:
         "fleet",
         help="Run a protocol on many rigs at once; status, start, abort.",
         description="Run a protocol on many rigs at once, each with its own recording.",
-        epilog="examples:\n  stressrig fleet run examples/fleet_emulated.toml\n"
+        epilog="examples:\n  stressrig fleet run examples/fleets/fleet_emulated.toml\n"
         "  stressrig fleet run lab3.toml --dashboard 8765     # live page on localhost\n"
         "  stressrig fleet status lab3.toml\n  stressrig fleet abort lab3.toml cell07 "
         "--reason 'cell swelling'\n\n" + FLEET_TEXT + "\n\n" + EXIT_CODES_TEXT,
@@ -63,7 +63,7 @@ def add_parsers(sub: Any) -> None:
         description="Run the fleet's protocols, one thread and one recording per rig; take "
         "over runs a killed supervisor left. One status table; exit code: 0 all completed, "
         "3 a board stopped a run, 1 an error on a rig, 130 Ctrl-C.",
-        epilog="example:\n  stressrig fleet run examples/fleet_emulated.toml --dashboard 8765",
+        epilog="example:\n  stressrig fleet run examples/fleets/fleet_emulated.toml --dashboard 8765",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("fleet", help="fleet file (TOML)")
