@@ -63,7 +63,8 @@ def add_parsers(sub: Any) -> None:
         description="Run the fleet's protocols, one thread and one recording per rig; take "
         "over runs a killed supervisor left. One status table; exit code: 0 all completed, "
         "3 a board stopped a run, 1 an error on a rig, 130 Ctrl-C.",
-        epilog="example:\n  stressrig fleet run examples/fleets/fleet_emulated.toml --dashboard 8765",
+        epilog="example:\n"
+        "  stressrig fleet run examples/fleets/fleet_emulated.toml --dashboard 8765",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("fleet", help="fleet file (TOML)")
