@@ -82,7 +82,7 @@ def hil_rp2040(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks: prints a table and writes bench/results.json."""
-    _install(session)
+    session.install("-e", ".[dev,bench]")  # PyBaMM: the film solver's baseline
     session.run("python", "bench/run.py", *session.posargs)
 
 

@@ -30,6 +30,7 @@ from .fbg import (
     temperature_from_shift_k,
     track_gratings_m,
 )
+from .filmexact import surface_at_times
 from .fvsolver import FilmBatchResult, FilmScenario, solve_film, solve_film_batch
 from .gitt import (
     GittAssumptionWarning,
@@ -38,6 +39,7 @@ from .gitt import (
     detect_pulses,
     weppner_huggins_d_m2_s,
 )
+from .gitt_geometry import weppner_huggins_bias
 from .planner import (
     C_M2_PER_MAH_CM2,
     FilmMaterial,
@@ -55,6 +57,7 @@ from .pressure import (
     die_area_m2,
     fit_load_cell,
     fit_log_creep,
+    fit_log_creep_offset,
     force_for_pressure_n,
     normalized_capacity,
     pressure_pa,
@@ -90,6 +93,7 @@ __all__ = [
     "find_peaks_m",
     "fit_load_cell",
     "fit_log_creep",
+    "fit_log_creep_offset",
     "force_for_pressure_n",
     "ierfc",
     "na_concentration_mol_m3",
@@ -119,8 +123,10 @@ __all__ = [
     "stress_plane_pa",
     "stress_uniaxial_pa",
     "superposed_surface_mol_m3",
+    "surface_at_times",
     "temperature_from_shift_k",
     "thin_film_stress_pa",
     "track_gratings_m",
+    "weppner_huggins_bias",
     "weppner_huggins_d_m2_s",
 ]

@@ -60,10 +60,19 @@ def sand_time_s(
     c_crit_mol_m3: float = 0.0,
     z: int = 1,
 ) -> FloatArray:
-    """Sand's time τ = πD(zF(C₀ − C_crit))² / (4 i²): the surface reaches C_crit."""
+    """Sand's time τ = πD(zF(C₀ − C_crit))² / (4 i²): the surface reaches C_crit.
+
+    Only a stripping current (i > 0) depletes the surface: for i ≤ 0 (plating, or none) it
+    never gets there and τ = inf. A surface that starts at or below C_crit (C_crit ≥ C₀)
+    is there at once: τ = 0, whatever the current.
+    """
     i = np.asarray(current_a_m2, dtype=float)
     dc = c0_mol_m3 - c_crit_mol_m3
-    return np.asarray(np.pi * d_m2_s * (z * FARADAY_C_MOL * dc) ** 2 / (4.0 * i * i), dtype=float)
+    if dc <= 0:
+        return np.zeros_like(i)
+    with np.errstate(divide="ignore"):
+        tau = np.pi * d_m2_s * (z * FARADAY_C_MOL * dc) ** 2 / (4.0 * i * i)
+    return np.asarray(np.where(i > 0, tau, np.inf), dtype=float)
 
 
 def superposed_surface_mol_m3(

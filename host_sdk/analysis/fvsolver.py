@@ -10,7 +10,17 @@ stiff modes a flux jump excites and keeps the scheme second order in time.
 CN and a BE half step share the same left-hand matrix (I − (Δt/2)A), so each group of
 scenarios with the same (D, L, Δt) needs a single tridiagonal LU factorisation (LAPACK
 gttrf); every step is then one gttrs solve with all scenarios of the group as columns.
-The discrete operator conserves mass exactly: the film loses ∫J dt to round-off.
+The unknowns are deviations from C₀, so the film loses ∫J dt to round-off of the
+depletion (not of C₀: 1e-10 relative at 400 cells needs that).
+
+Without ``dt_s`` the same finite-volume film is integrated exactly in time instead
+(:mod:`.filmexact`): one exponential step per constant-current interval, however long,
+so long rests cost nothing and only the grid's spatial error remains.
+
+The interface value is read from the first two cells as point values at their centres
+plus the boundary gradient J/D (a nodal quadratic): finite-volume values are second-order
+point values, and reading them as cell averages made the surface several times less
+accurate.
 """
 
 from __future__ import annotations
@@ -30,7 +40,12 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class FilmScenario:
-    """One film and one current history (geometric current density, A m⁻², > 0 strips)."""
+    """One film and one current history (geometric current density, A m⁻², > 0 strips).
+
+    ``contact_fraction`` f: the current flows through a fraction f of the area (local flux
+    i/(f z F)); ``lateral_rate_per_s`` k > 0 lets the column under the contact spots
+    exchange with the rest of the film at the rate k (seed 004's recovery during rests;
+    exact steps only)."""
 
     d_m2_s: float
     thickness_m: float
@@ -38,6 +53,7 @@ class FilmScenario:
     c0_mol_m3: float
     contact_fraction: float = 1.0
     z: int = 1
+    lateral_rate_per_s: float = 0.0
 
 
 @dataclass
@@ -66,11 +82,11 @@ class FilmBatchResult:
 def surface_from_cells(
     c0: FloatArray, c1: FloatArray, flux_mol_m2_s: FloatArray, h_m: float, d_m2_s: float
 ) -> FloatArray:
-    """Value at x = 0 from the two first cell averages and the boundary gradient J/D:
-    a quadratic with c'(0) = J/D matching both averages (error O(h³))."""
+    """Value at x = 0 of the quadratic with c'(0) = J/D through the first two cells'
+    values at their centres h/2 and 3h/2 (works on deviations from C₀ as well)."""
     b = flux_mol_m2_s / d_m2_s
-    a2 = (c1 - c0 - b * h_m) / (2.0 * h_m * h_m)
-    return np.asarray(c0 - b * h_m / 2.0 - a2 * h_m * h_m / 3.0, dtype=float)
+    curv = (c1 - c0 - b * h_m) / (2.0 * h_m * h_m)
+    return np.asarray(c0 - b * h_m / 2.0 - curv * h_m * h_m / 4.0, dtype=float)
 
 
 def _step_currents(histories: Sequence[CurrentHistory], t0: float, dt: float, n: int) -> FloatArray:
@@ -105,7 +121,8 @@ def _solve_group(
         raise np.linalg.LinAlgError("tridiagonal factorisation failed")
 
     scale = np.array([1.0 / (s.z * FARADAY_C_MOL * s.contact_fraction) for s in scen])
-    c = np.asfortranarray(np.tile(np.array([s.c0_mol_m3 for s in scen]), (n_cells, 1)))
+    c_ref = np.array([s.c0_mol_m3 for s in scen])  # c holds deviations from these
+    c = np.asfortranarray(np.zeros((n_cells, m)))
     n_rec = n_steps // rec_every + 1
     surf = np.full((n_rec, m), np.nan)
     mean = np.full((n_rec, m), np.nan)
@@ -115,10 +132,10 @@ def _solve_group(
     active = np.arange(m)
     j_prev = np.zeros(m)
     zero_flux = np.zeros(m)
-    surf[0] = surface_from_cells(c[0], c[1], zero_flux, h, d)
-    mean[0] = c.mean(axis=0)
+    surf[0] = c_ref + surface_from_cells(c[0], c[1], zero_flux, h, d)
+    mean[0] = c_ref + c.mean(axis=0)
     if 0 in prof_steps:
-        profs[np.searchsorted(prof_steps, 0)] = c
+        profs[np.searchsorted(prof_steps, 0)] = c + c_ref
     s_prev = surf[0].copy()
     histories = [s.current for s in scen]
     rhs = np.empty_like(c, order="F")
@@ -152,7 +169,7 @@ def _solve_group(
             rhs = y  # y may share memory with rhs; reuse it as the next buffer
             j_prev[active] = flux
             if c_crit is not None or step % rec_every == 0:
-                s_now = surface_from_cells(c[0], c[1], flux, h, d)
+                s_now = c_ref[active] + surface_from_cells(c[0], c[1], flux, h, d)
                 if c_crit is not None:
                     hit = (s_now <= c_crit) & np.isnan(t_crit[active])
                     if np.any(hit):
@@ -163,46 +180,104 @@ def _solve_group(
                     s_prev[active] = s_now
                 if step % rec_every == 0:
                     surf[step // rec_every, active] = s_now
-                    mean[step // rec_every, active] = c.mean(axis=0)
+                    mean[step // rec_every, active] = c_ref[active] + c.mean(axis=0)
             if step in prof_steps:
-                profs[np.searchsorted(prof_steps, step)][:, active] = c
+                profs[np.searchsorted(prof_steps, step)][:, active] = c + c_ref[active]
         if stop_at_crit and c_crit is not None:
             keep = np.isnan(t_crit[active])
             if not np.all(keep):
-                final[:, active[~keep]] = c[:, ~keep]
+                final[:, active[~keep]] = c[:, ~keep] + c_ref[active[~keep]]
                 active = active[keep]
                 c = np.asfortranarray(c[:, keep])
                 rhs = np.empty_like(c, order="F")
                 if active.size == 0:
                     break
-    final[:, active] = c
+    final[:, active] = c + c_ref[active]
     return surf, mean, final, profs, t_crit, np.full(m, h)
 
 
 def solve_film_batch(
     scenarios: Sequence[FilmScenario],
     *,
-    t_end_s: float,
-    dt_s: float,
+    t_end_s: float | Sequence[float],
+    dt_s: float | None = None,
     n_cells: int = 100,
     record_every: int = 1,
+    record_times_s: Sequence[float] | None = None,
     profile_times_s: Sequence[float] = (),
     c_crit_mol_m3: float | None = None,
     stop_at_crit: bool = False,
     restart: bool = True,
     chunk_steps: int = 1000,
+    first_cell_m: float | None = None,
 ) -> FilmBatchResult:
-    """Integrate every scenario from a uniform C₀ to ``t_end_s`` with a fixed step ``dt_s``.
+    """Integrate every scenario from a uniform C₀ to ``t_end_s``.
 
-    Scenarios are grouped by (D, L); each group is advanced with one factorisation and all
-    its scenarios as right-hand-side columns. Current edges should fall on multiples of
+    Without ``dt_s`` (the default) each scenario is stepped exactly from current edge to
+    current edge (and to each of ``record_times_s``, default [0, t_end]; ``t_end_s`` may
+    then differ per scenario); ``first_cell_m`` grades the grid geometrically from the
+    interface. With ``dt_s`` it is Crank-Nicolson with Rannacher restarts on fixed steps,
+    recording every ``record_every`` steps; current edges should fall on multiples of
     ``dt_s`` for second order (off-grid edges still conserve charge exactly).
-    ``c_crit_mol_m3`` records the first time the interface reaches it; with
-    ``stop_at_crit`` a scenario is dropped from the batch once it has.
+
+    Scenarios are grouped by (D, L): one factorisation (or eigen-decomposition) per group,
+    all its scenarios as columns. ``c_crit_mol_m3`` records the first time the interface
+    reaches it; with ``stop_at_crit`` a scenario is dropped from the batch once it has.
     """
     scen = list(scenarios)
     if not scen:
         raise ValueError("no scenarios")
+    if dt_s is None:
+        from .filmexact_batch import solve_exact_batch
+
+        return solve_exact_batch(
+            scen,
+            t_end_s=t_end_s,
+            n_cells=n_cells,
+            record_times_s=record_times_s,
+            profile_times_s=profile_times_s,
+            c_crit_mol_m3=c_crit_mol_m3,
+            stop_at_crit=stop_at_crit,
+            first_cell_m=first_cell_m,
+        )
+    exchange = any(s.lateral_rate_per_s > 0 and s.contact_fraction < 1 for s in scen)
+    if (
+        not isinstance(t_end_s, int | float)
+        or record_times_s is not None
+        or first_cell_m
+        or exchange
+    ):
+        raise ValueError(
+            "fixed steps (dt_s) take one t_end_s, record_every, a uniform grid and no lateral "
+            "exchange; per-scenario ends, record_times_s, first_cell_m and "
+            "lateral_rate_per_s need dt_s=None"
+        )
+    return _solve_fixed_steps(
+        scen,
+        float(t_end_s),
+        float(dt_s),
+        n_cells,
+        record_every,
+        profile_times_s,
+        c_crit_mol_m3,
+        stop_at_crit,
+        restart,
+        chunk_steps,
+    )
+
+
+def _solve_fixed_steps(
+    scen: list[FilmScenario],
+    t_end_s: float,
+    dt_s: float,
+    n_cells: int,
+    record_every: int,
+    profile_times_s: Sequence[float],
+    c_crit_mol_m3: float | None,
+    stop_at_crit: bool,
+    restart: bool,
+    chunk_steps: int,
+) -> FilmBatchResult:
     n_steps = int(round(t_end_s / dt_s))
     if n_steps < 1 or n_cells < 2:
         raise ValueError("need at least one step and two cells")
@@ -265,7 +340,12 @@ def solve_film_batch(
 
 
 def solve_film(
-    scenario: FilmScenario, *, t_end_s: float, dt_s: float, n_cells: int = 100, **kw: object
+    scenario: FilmScenario,
+    *,
+    t_end_s: float,
+    dt_s: float | None = None,
+    n_cells: int = 100,
+    **kw: object,
 ) -> FilmBatchResult:
     """Single-scenario convenience wrapper around :func:`solve_film_batch`."""
     return solve_film_batch([scenario], t_end_s=t_end_s, dt_s=dt_s, n_cells=n_cells, **kw)  # type: ignore[arg-type]

@@ -1,6 +1,8 @@
-"""Paper-ready figures (matplotlib, Agg): labelled axes with units, 300 dpi PNG.
+"""Single figures from arrays (matplotlib, Agg): labelled axes with units, 300 dpi PNG.
 
 Every function takes arrays or analysis results and an output path and returns the path.
+The per-step figures `stressrig analyze` writes (PNG + PDF + SVG, captions, the emulated
+scenario's caveats) live in host_sdk.analysis.figures.
 """
 
 from __future__ import annotations

@@ -75,6 +75,32 @@ def fit_log_creep(t_s: ArrayLike, force_n: ArrayLike, t0_s: float = 1.0) -> tupl
     return float(f0), float(slope / f0)
 
 
+def fit_log_creep_offset(t_s: ArrayLike, p: ArrayLike) -> tuple[float, float, float]:
+    """Fit p(t) = a + b·ln(t + t₀) to a stack at rest (the press's creep: the stack was
+    loaded at −t₀ on this clock, creep's own time constant included); returns (a, b, t₀).
+    t₀ is found by a bounded search, a and b by least squares for each t₀. Extrapolated
+    over a later step, it is the creep to remove from that step's pressure."""
+    t = np.asarray(t_s, float)
+    y = np.asarray(p, float)
+    span = max(float(np.ptp(t)), 1.0)
+    lo = max(1e-6 * span, 1e-3 - float(t.min()))
+
+    def fit(log_t0: float) -> tuple[float, FloatArray]:
+        g = np.log(t + lo + np.exp(log_t0))
+        a = np.column_stack((np.ones_like(g), g))
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        r = y - a @ coef
+        return float(r @ r), coef
+
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(
+        lambda v: fit(v)[0], bounds=(np.log(1e-3 * span), np.log(1e3 * span)), method="bounded"
+    )
+    _, (a0, b0) = fit(float(res.x))
+    return float(a0), float(b0), float(lo + np.exp(res.x))
+
+
 def correct_creep(
     force_n: ArrayLike, t_since_load_s: ArrayLike, creep_per_decade: float, t0_s: float = 1.0
 ) -> FloatArray:
@@ -133,6 +159,8 @@ class PressurePhases:
 
     ``breaks_q`` are the capacities where the rate changes (len = n_segments − 1);
     ``rates_mpa_per_q`` the slope of each phase in MPa per unit normalized capacity.
+    ``total_rise_mpa`` is the fitted curve's maximum minus its minimum (seed 001's "total
+    rise": 3.7 MPa for Sn, whose pressure first dips), ``net_change_mpa`` end minus start.
     """
 
     q_start: FloatArray
@@ -145,6 +173,7 @@ class PressurePhases:
     max_rate_mpa_per_q: float
     fitted_mpa: FloatArray
     bic: FloatArray
+    net_change_mpa: float = float("nan")
 
     @property
     def n_segments(self) -> int:
@@ -214,7 +243,10 @@ def segment_piecewise_linear(
         e[k] = tot[arg[k], np.arange(n + 1)]
     sse = e[1:, n]
     ks = np.arange(1, kmax + 1)
-    floor = 1e-12 * max(float(np.var(ys)) * n, 1e-300)
+    # A fit whose residuals are below a millionth of the data's range is exact: without
+    # this floor a noise-free curve scored ln(SSE) of round-off, and a split of one phase
+    # into two of the same slope "won" by a round-off's worth of SSE
+    floor = max(1e-12 * float(np.var(ys)) * n, n * (1e-6 * float(np.ptp(ys))) ** 2, 1e-300)
 
     def starts_for(k_seg: int) -> list[int]:
         starts = [n]
@@ -292,6 +324,9 @@ def _bin(x: FloatArray, y: FloatArray, max_points: int) -> tuple[FloatArray, Flo
     return xb, yb
 
 
+MERGE_REL = 0.03  # adjacent phases with rates this close (relative) are merged
+
+
 def pressure_phases(
     normalized_capacity: ArrayLike,
     pressure_pa: ArrayLike,
@@ -301,7 +336,8 @@ def pressure_phases(
     penalty: float | None = None,
 ) -> PressurePhases:
     """Phases of pressure vs normalized capacity (seed 001 Fig. 7): rate per phase in MPa
-    per unit normalized capacity, the capacity at each rate change and the total rise."""
+    per unit normalized capacity, the capacity at each rate change, the total rise
+    (maximum − minimum) and the net change (end − start)."""
     q_all = np.asarray(normalized_capacity, float)
     p_all = np.asarray(pressure_pa, float) / 1e6
     starts, score = segment_piecewise_linear(
@@ -309,12 +345,19 @@ def pressure_phases(
     )
     q, p = _bin(q_all, p_all, max_points)
     bounds = np.append(starts, q.size)
-    slopes, icpts = [], []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        sl, ic = np.polyfit(q[a:b], p[a:b], 1)
-        slopes.append(sl)
-        icpts.append(ic)
-    sl_a, ic_a = np.asarray(slopes), np.asarray(icpts)
+    while True:
+        slopes, icpts = [], []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            sl, ic = np.polyfit(q[a:b], p[a:b], 1)
+            slopes.append(sl)
+            icpts.append(ic)
+        sl_a, ic_a = np.asarray(slopes), np.asarray(icpts)
+        # neighbours whose rates differ by under MERGE_REL are one phase: a tiny kink (a
+        # cycle starting a hair below q = 0) is not a change of mechanism
+        same = np.abs(np.diff(sl_a)) < MERGE_REL * np.maximum(np.abs(sl_a[:-1]), np.abs(sl_a[1:]))
+        if not np.any(same):
+            break
+        bounds = np.delete(bounds, int(np.argmax(same)) + 1)
     breaks = []
     for k in range(1, bounds.size - 1):
         lo, hi = q[bounds[k] - 1], q[bounds[k]]
@@ -335,8 +378,9 @@ def pressure_phases(
         p_start_mpa=p0,
         p_end_mpa=p1,
         breaks_q=np.asarray(breaks, dtype=float),
-        total_rise_mpa=float(p1[-1] - p0[0]),
+        total_rise_mpa=float(max(p0.max(), p1.max()) - min(p0.min(), p1.min())),
         max_rate_mpa_per_q=float(np.max(sl_a)),
         fitted_mpa=np.asarray(fitted, dtype=float),
         bic=score,
+        net_change_mpa=float(p1[-1] - p0[0]),
     )

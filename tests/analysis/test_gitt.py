@@ -49,7 +49,7 @@ def test_gitt_recovers_d_within_5_percent_and_removes_ir() -> None:
         assert p.d_m2_s == pytest.approx(D, rel=0.05)
         assert p.ir_drop_v == pytest.approx(-1e-4 * R_OHM, rel=0.05)
         assert p.assumptions_ok
-        assert p.tau_s == pytest.approx(10.0)
+        assert p.tau_s == pytest.approx(10.0, abs=1e-3)  # switch times fitted between samples
 
 
 def test_gitt_warns_when_pulse_too_long() -> None:
