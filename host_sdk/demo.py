@@ -3,17 +3,16 @@
 An emulated NaK50 | NASICON cell (seed 004: 0.385 cm² electrode in a 12 mm press at
 10 MPa) first has its load cell calibrated with known masses (the emulated press places
 them), then is stripped with 1 s current pulses until 3 V, once per rest time, each series
-on a fresh cell (the emulated board is reset between series, as the paper used a new cell
-each time; the recording marks the reset as a gap). Everything is recorded to HDF5,
-analysed (critical stripping capacity vs rest time, voltage/current, stack pressure over
-the stack area), and written to the output folder with the protocol that ran, the
-calibration and a summary.json.
+on a fresh cell (the protocol's `fresh_cell = true`: the emulated board puts its simulated
+cell back to new before each series, as the paper used a new cell each time). Everything
+is recorded to HDF5, analysed per step (critical stripping capacity vs rest time with the
+planner's prediction, voltage/current, stack pressure over the stack area), and written
+to the output folder with the protocol that ran, the calibration and a summary.json.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 import tomllib
 from pathlib import Path
@@ -60,6 +59,7 @@ STEP = """
 [[steps]]
 kind = "rest"
 label = "open circuit, fresh cell"
+fresh_cell = true
 duration_s = 5.0
 
 [[steps]]
@@ -80,15 +80,6 @@ def demo_protocol_text(
     return DEMO_PROTOCOL.format(
         i_ma_cm2=current_a_m2 / 10.0, rests=", ".join(f"{r:g}" for r in rests_s), steps=steps
     )
-
-
-def _wait(cond: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _calibrate_load_cell(rig: Any, protocol: Any, say: Any) -> Any:
@@ -164,35 +155,20 @@ def run_demo(
             },
             meta={"demo": True, "url": url},
         )
-        runs = []
+        t0 = time.monotonic()
         try:
-            for k, _rest in enumerate(rests_s):
-                if k:
-                    say("  fresh cell: resetting the emulated board (the recording marks a gap)")
-                    boots = rig.boots
-                    client_log = logging.getLogger("stressrig.client")
-                    level = client_log.level
-                    client_log.setLevel(logging.ERROR)  # this reboot is intended
-                    try:
-                        rig.emulator.reset_board()  # a fresh cell for the next series
-                        if not _wait(lambda b=boots: rig.boots > b, 20.0):
-                            raise RigError("the emulated board did not come back after a reset")
-                    finally:
-                        client_log.setLevel(level)
-                series = parse_protocol(
-                    {**full.raw, "steps": full.raw["steps"][2 * k : 2 * k + 2]}, full.source
-                )
-                t0 = time.monotonic()
-                result = run_protocol(rig, series, recorder=rec)
-                last = result.steps[-1]
-                say(
-                    f"  series {k + 1}/{len(rests_s)} ({last.label}): ended by {last.end_cause} "
-                    f"after {last.t_end_s - last.t_start_s:.0f} s device time "
-                    f"({time.monotonic() - t0:.1f} s wall)"
-                )
-                runs.append(result)
+            result = run_protocol(rig, full, recorder=rec)
         finally:
             rec.close(lost_samples=rig.lost_samples, board_reboots=rig.boots)
+        for step in result.steps:
+            if step.kind == "pulse_train":
+                say(
+                    f"  series '{step.label}' on a fresh cell: ended by {step.end_cause} "
+                    f"after {step.t_end_s - step.t_start_s:.0f} s device time"
+                )
+        if not result.completed and result.outcome is not None:
+            raise RigError(f"the demo's protocol did not complete: {result.outcome.line()}")
+        say(f"  {len(rests_s)} series in {time.monotonic() - t0:.1f} s wall")
     say("analysing ...")
     summary = analyze_recording(rec_path, out)
     summary["demo"] = {

@@ -130,11 +130,31 @@ class Hardware:
             elif k == "press_open":
                 # the load cell out of the stack's force path (calibration fixture)
                 self.plant.press_open = bool(v)
+            elif k == "fresh_cell":
+                if v:
+                    self._fresh_cell()
             elif v is None or v == "ok" or v is False:
                 if k in self.faults:
                     del self.faults[k]
             else:
                 self.faults[k] = v
+
+    def _fresh_cell(self):
+        """A new cell in the rig (a protocol step with `fresh_cell`): the plant starts again
+        from the scenario at this device time, as the paper's series each started on a new
+        cell. The rig stays: the press, the masses on it, the ambient and the clock."""
+        old = self.plant
+        t = self.clock.t
+        new = Plant(self.sc, old.rng_seed)
+        new.t_amb0 = old.t_amb0
+        new.applied_n = old.applied_n
+        new.press_open = old.press_open
+        new.advance(t)  # the new cell's clock is the device clock; no charge passed yet
+        new.t_edge = t
+        new.film.set_flux(0.0, t)  # its film is uniform from now on
+        if old.current:
+            new.set_current(old.current, t)
+        self.plant = new
 
     # -- the current source --
     def applied_current(self):

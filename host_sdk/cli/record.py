@@ -70,6 +70,14 @@ def _add_common(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--operator", default="", help="who ran it (stored in the recording)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--fresh-cell",
+        choices=("ask", "continue", "stop"),
+        default="ask",
+        help="a protocol step with fresh_cell = true on a real rig: ask the operator to put "
+        "in a new cell (default; stops when stdin is not a terminal), continue with the "
+        "same cell, or stop the run there. An emulated board resets its simulated cell.",
+    )
 
 
 def add_parsers(sub: Any) -> None:
@@ -190,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
             reference_grating=ref,
             progress=not args.no_progress,
             meta={"command": sys.argv[1:], "operator": args.operator},
+            fresh_cell=args.fresh_cell,
         )
     print(json.dumps(res.summary, indent=2, default=str))
     print(f"recording: {out.resolve()}")

@@ -101,6 +101,7 @@ def record_session(
     reference_grating: str | None = None,
     progress: bool = True,
     meta: dict[str, Any] | None = None,
+    fresh_cell: str = "ask",
 ) -> SessionResult:
     """Record from an open rig (running `protocol` if given) until the protocol ends, the
     `duration_s` (wall) has passed, the board stops the run, or Ctrl-C."""
@@ -128,7 +129,10 @@ def record_session(
 
         def run() -> None:
             try:
-                state["result"] = run_protocol(rig, protocol, recorder=rec, stop=stop)
+                policy: Any = fresh_cell  # one of FRESH_CELL_POLICIES (argparse choices)
+                state["result"] = run_protocol(
+                    rig, protocol, recorder=rec, stop=stop, fresh_cell=policy
+                )
             except Exception as e:  # noqa: BLE001 - reported to the user by the caller
                 state["error"] = f"{type(e).__name__}: {e}"
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from host_sdk.client import CommandRefused, Cutoffs, Rig, RigError
+from host_sdk.protocols.fresh_cell import FreshCellPolicy, FreshCellStop, start_on_fresh_cell
 from host_sdk.protocols.outcome import Outcome
 from host_sdk.protocols.schema import Protocol, ProtocolError, Step, staircase_levels
 from protocol import defs
@@ -145,16 +146,22 @@ def run_protocol(
     on_step: Callable[[int, Step], None] | None = None,
     stop: threading.Event | None = None,
     stall_timeout_s: float = 30.0,
+    fresh_cell: FreshCellPolicy = "ask",
+    ask: Callable[[str], str] | None = None,
 ) -> RunResult:
     """Configure the rig from the protocol and run its steps in order.
 
     A step ends with the board's waveform_end (completed or a cutoff); a latched safety stop,
     a board reboot or a lost link ends the run. Setting `stop` sends STOP and ends the run.
+    A step with `fresh_cell` starts on a new cell: an emulated board resets its simulated
+    cell; on a real rig `fresh_cell` says what to do ("ask" the operator through `ask`, or
+    the terminal; "continue" with the same cell; "stop" the run there).
     `RunResult.outcome` says how it ended (and is handed to `recorder.set_outcome`). Raises
     RigError when device time stops advancing for `stall_timeout_s` or a step overruns its
     nominal duration.
     """
-    result = _run(rig, protocol, recorder, on_step, stop, stall_timeout_s)
+    fresh = (fresh_cell, ask)
+    result = _run(rig, protocol, recorder, on_step, stop, stall_timeout_s, fresh)
     if recorder is not None and hasattr(recorder, "set_outcome"):
         recorder.set_outcome(result.outcome)
     return result
@@ -167,6 +174,7 @@ def _run(
     on_step: Callable[[int, Step], None] | None,
     stop: threading.Event | None,
     stall_timeout_s: float,
+    fresh: tuple[FreshCellPolicy, Callable[[str], str] | None],
 ) -> RunResult:
     problems = check_against_board(protocol, rig.hello)
     if problems:
@@ -192,6 +200,13 @@ def _run(
             _configure_streams(rig, step.streams)
         if on_step is not None:
             on_step(i, step)
+        if step.fresh_cell:
+            try:
+                start_on_fresh_cell(rig, i, step, recorder, *fresh)
+            except FreshCellStop as e:
+                t = rig.device_time_s
+                out = Outcome(False, "fresh_cell", str(e), t_dev_s=t, **where)
+                return RunResult(results, False, "fresh_cell", out)
         t0 = rig.device_time_s
         if recorder is not None:
             text = f"step {i} {step.kind}" + (f" {step.label}" if step.label else "")

@@ -22,9 +22,12 @@
     cutoff = { v_max_v = 3.0 }     # v_min_v, v_max_v, max_charge_c, max_duration_s
 
 Step kinds: rest, constant, pulse_train, staircase, gitt, calibration_hold, repeat (with
-`count` and nested `steps`). Any step may carry `streams` (rates applied before it) and a
-`label`. Every error names the field (as a path like `steps[2].t_on_s`), the value, and the
-allowed range; all errors of a file are reported together.
+`count` and nested `steps`). Any step may carry `streams` (rates applied before it), a
+`label`, and `fresh_cell = true`: the step starts on a new cell (an emulated board resets
+its simulated cell; on a real rig the run pauses and asks the operator; see
+host_sdk.protocols.fresh_cell). Every error names the field (as a path like
+`steps[2].t_on_s`), the value, and the allowed range; all errors of a file are reported
+together.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
 }
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
-_COMMON = ("kind", "label", "streams")
+_COMMON = ("kind", "label", "streams", "fresh_cell")
 STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # kind: (required, optional)
     "rest": (("duration_s",), ()),
@@ -122,6 +125,11 @@ class Step:
     @property
     def cutoff(self) -> dict[str, float]:
         return dict(self.params.get("cutoff", {}))
+
+    @property
+    def fresh_cell(self) -> bool:
+        """The step starts on a new cell (see host_sdk.protocols.fresh_cell)."""
+        return bool(self.params.get("fresh_cell", False))
 
     def current(self, prefix: str = "current") -> tuple[str, float]:
         """("a" or "a_m2", value) of the step's current."""
@@ -342,6 +350,11 @@ class _Checker:
                 elif key == "cutoff":
                     self.cutoff(f"{p}.cutoff", value)
                     params["cutoff"] = dict(value) if isinstance(value, Mapping) else {}
+                elif key == "fresh_cell":
+                    if not isinstance(value, bool):
+                        self.err(f"{p}.fresh_cell", f"{value!r} must be true or false")
+                    elif value:
+                        params["fresh_cell"] = True
                 elif key in ("start_a", "step_a", "stop_a"):
                     self.number(f"{p}.{key}", "current_a", value)
                     params[key] = value
