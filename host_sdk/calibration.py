@@ -43,6 +43,9 @@ THERMAL_PER_K = 7.25e-6  # α + ξ of a bare silica FBG (DOMAIN.md: 11.24 pm/K a
 G_M_S2 = 9.80665
 SPAN_TOLERANCE = 0.25  # a fitted span further than this from the board's nominal is refused
 LOAD_STATUS_BAD = 0x03  # LOAD_GLITCH | LOAD_NOT_READY: not a reading of the load
+# ... and a reading at the ADC's full scale (LOAD_SATURATED, wire protocol 2) is a bound,
+# not the load: the analysis leaves all three out
+LOAD_STATUS_NOT_THE_LOAD = LOAD_STATUS_BAD | 0x04
 
 
 class CalibrationError(ValueError):
@@ -269,8 +272,10 @@ def _reference_grating(rec: Any, cal: Calibration) -> str | None:
 def si_channels(rec: Any, cal: Calibration | None = None) -> dict[str, Any]:
     """SI time series of a loaded Recording: {name: (t_s, values)} and `wavelength_m`
     {grating: (t_s, m)}. Uses `cal` (or the recording's stored calibration) first, then
-    the scale/offset of the HELLO. `pressure_pa` only with a stack area (see stack_area);
-    `notes` lists what could not be computed and why."""
+    the scale/offset of the HELLO. `pressure_pa` only with a stack area (see stack_area).
+    Samples that are not measurements are left out: load-cell glitch, not-ready and
+    saturated readings, and FBG sweeps that lost a grating (per grating). `notes` lists
+    what was left out or could not be computed, and why."""
     explicit = cal
     if cal is None:
         cal = Calibration.from_dict(rec.calibration) if rec.calibration else Calibration()
@@ -279,15 +284,17 @@ def si_channels(rec: Any, cal: Calibration | None = None) -> dict[str, Any]:
     load = rec.streams.get("load")
     if load is not None and len(load):
         force: np.ndarray | None
+        good = _load_readings(load, out["notes"])
         if cal.load_cell is not None:
-            force = cal.load_cell.force_n(load.records["counts"])
+            force = cal.load_cell.force_n(load.records["counts"][good])
         else:
             fs = _field_by_unit(load, ("N",))
-            force = load.physical(fs[0]["name"]) if fs else None
+            force = load.physical(fs[0]["name"])[good] if fs else None
         if force is not None:
-            out["force_n"] = (load.t_s, force)
+            t_load = load.t_s[good]
+            out["force_n"] = (t_load, force)
             if area:
-                out["pressure_pa"] = (load.t_s, force / float(area))
+                out["pressure_pa"] = (t_load, force / float(area))
                 out["stack_area_m2"] = float(area)
                 out["stack_area_source"] = area_note
             else:
@@ -305,35 +312,70 @@ def si_channels(rec: Any, cal: Calibration | None = None) -> dict[str, Any]:
             out["temperature_c"] = (temp.t_s, temp.physical(fs[0]["name"]))
     fbg = rec.streams.get("fbg")
     if fbg is not None and len(fbg):
-        waves: dict[str, np.ndarray] = {}
-        for f in _field_by_unit(fbg, ("nm", "m", "pm")):
-            k = {"nm": 1e-9, "m": 1.0, "pm": 1e-12}[f["unit"]]
-            waves[f["name"]] = fbg.physical(f["name"]) * k
-        if waves:
-            out["wavelength_m"] = {g: (fbg.t_s, w) for g, w in waves.items()}
-            fc = cal.fbg
-            lam0 = (fc.reference_wavelengths_m if fc else {}) or {
-                g: float(np.median(w[: max(1, min(len(w), 20))])) for g, w in waves.items()
-            }
-            p_e = fc.p_e if fc else P_E
-            ref = _reference_grating(rec, cal)
-            if ref is None and len(waves) > 1:
-                out["notes"].append(
-                    "FBG strain is not temperature-compensated: no reference grating named "
-                    "(protocol [fbg] reference_grating, --reference-grating, or calibration)"
-                )
-            rel = {g: (w - lam0[g]) / lam0[g] for g, w in waves.items() if g in lam0}
-            strains = {}
-            for g, r in rel.items():
-                if g == ref:
-                    continue
-                comp = r - rel[ref] if ref in rel else r
-                strains[g] = (fbg.t_s, comp / (1.0 - p_e))
-            out["strain"] = strains
-            if ref in rel:
-                thermal = fc.thermal_per_k if fc else THERMAL_PER_K
-                out["fbg_delta_t_k"] = (fbg.t_s, rel[ref] / thermal)
+        _fbg_channels(rec, fbg, cal, out)
     return out
+
+
+def _load_readings(load: Any, notes: list[str]) -> np.ndarray:
+    """Mask of the load-cell samples that are readings of the load: an HX711 glitch word
+    (2ⁿ − 1), a not-ready repeat or a saturated ADC is not, and a single glitch of
+    ~8.4 million counts would swamp every force statistic and move the phase breaks."""
+    names = load.records.dtype.names or ()
+    if "status" not in names:
+        return np.ones(len(load), dtype=bool)
+    good = (np.asarray(load.records["status"]) & LOAD_STATUS_NOT_THE_LOAD) == 0
+    bad = int(np.size(good) - np.count_nonzero(good))
+    if bad:
+        notes.append(f"{bad} load-cell samples left out: flagged glitch, not ready or saturated")
+    return np.asarray(good, dtype=bool)
+
+
+def _fbg_channels(rec: Any, fbg: Any, cal: Calibration, out: dict[str, Any]) -> None:
+    """Wavelengths, strain and ΔT per grating, each without the sweeps that lost it (the
+    board reports a lost grating as 0 with its status bit set: Δλ/λ₀ = −1)."""
+    fields = _field_by_unit(fbg, ("nm", "m", "pm"))
+    names = fbg.records.dtype.names or ()
+    status = np.asarray(fbg.records["status"]) if "status" in names else None
+    waves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for g_index, f in enumerate(fields):
+        k = {"nm": 1e-9, "m": 1.0, "pm": 1e-12}[f["unit"]]
+        w = fbg.physical(f["name"]) * k
+        ok = w > 0
+        if status is not None:
+            ok &= (status >> g_index) & 1 == 0
+        lost = int(ok.size - np.count_nonzero(ok))
+        if lost:
+            out["notes"].append(f"FBG grating {f['name']}: {lost} sweeps lost it, left out")
+        waves[f["name"]] = (ok, w)
+    if not waves:
+        return
+    out["wavelength_m"] = {g: (fbg.t_s[ok], w[ok]) for g, (ok, w) in waves.items()}
+    fc = cal.fbg
+    lam0 = (fc.reference_wavelengths_m if fc else {}) or {
+        g: float(np.median(w[ok][:20])) for g, (ok, w) in waves.items() if np.any(ok)
+    }
+    p_e = fc.p_e if fc else P_E
+    ref = _reference_grating(rec, cal)
+    if ref is None and len(waves) > 1:
+        out["notes"].append(
+            "FBG strain is not temperature-compensated: no reference grating named "
+            "(protocol [fbg] reference_grating, --reference-grating, or calibration)"
+        )
+    rel = {g: (ok, (w - lam0[g]) / lam0[g]) for g, (ok, w) in waves.items() if g in lam0}
+    strains = {}
+    for g, (ok, r) in rel.items():
+        if g == ref:
+            continue
+        if ref in rel:
+            both = ok & rel[ref][0]
+            strains[g] = (fbg.t_s[both], (r[both] - rel[ref][1][both]) / (1.0 - p_e))
+        else:
+            strains[g] = (fbg.t_s[ok], r[ok] / (1.0 - p_e))
+    out["strain"] = strains
+    if ref in rel:
+        thermal = fc.thermal_per_k if fc else THERMAL_PER_K
+        ok, r = rel[ref]
+        out["fbg_delta_t_k"] = (fbg.t_s[ok], r[ok] / thermal)
 
 
 # measuring at known loads lives in its own module; its names are part of this API

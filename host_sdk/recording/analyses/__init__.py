@@ -1,0 +1,29 @@
+"""Per-step analyses of a recording, one module per kind of experiment. Each is
+`analyze(ctx, report)`: it looks at the steps it applies to, adds numbers and figures to
+the report, and refuses with a reason what it cannot do on these data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import fbg, galvanostatic, gitt, staircase, stripping
+from .common import Context, Report
+
+ANALYSES: list[tuple[str, Callable[[Context, Report], None]]] = [
+    ("pulsed stripping", stripping.analyze),
+    ("staircase", staircase.analyze),
+    ("gitt", gitt.analyze),
+    ("pressure vs normalized capacity", galvanostatic.analyze),
+    ("fbg", fbg.analyze),
+]
+
+__all__ = [
+    "ANALYSES",
+    "Context",
+    "Report",
+    "fbg",
+    "galvanostatic",
+    "gitt",
+    "staircase",
+    "stripping",
+]
