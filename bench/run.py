@@ -2,7 +2,8 @@
 
 Each bench/bench_*.py exposes `run() -> list[dict]` with keys name, value, unit,
 baseline, ratio (baseline measured in the same process, so ratios are comparable across
-machines). `python bench/run.py protocol sdk` runs only those modules.
+machines). `python bench/run.py protocol sdk` runs only those modules and keeps the other modules'
+entries of results.json.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def main(argv: list[str]) -> int:
         ratio_s = f"{ratio:8.3g}" if isinstance(ratio, int | float) else f"{'-':>8}"
         print(f"{r['name']:<{width}}  {r['value']:12.4g}  {r['unit']:<14} {base_s}  {ratio_s}")
     out = HERE / "results.json"
+    if wanted and out.exists():
+        # a subset run replaces its modules' entries and keeps the others' last figures
+        ran = {r["module"] for r in results} | (wanted - set(failed))
+        kept = [r for r in json.loads(out.read_text()) if r.get("module") not in ran]
+        results = kept + results
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {out}")
     if failed:
