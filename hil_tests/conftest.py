@@ -15,9 +15,11 @@ terminal summary.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,21 @@ class Bench:
                     f"waiting for {t_dev_s:.3f} s"
                 )
             time.sleep(0.01)
+
+    @contextlib.contextmanager
+    def world_held_at(self, t_dev_s: float) -> Iterator[None]:
+        """On an emulated board, stop device time at `t_dev_s` (or where it is, if it is
+        already past) until the block ends; the board still answers at the frozen time, so
+        a host slowed down by a busy machine cannot let a waveform run on into a cutoff.
+        On a real board device time is wall time and nothing is held."""
+        if self.emu is None:
+            yield
+            return
+        self.emu.hold(t_dev_s)
+        try:
+            yield
+        finally:
+            self.emu.release()
 
     def quiet(self) -> None:
         """Back to a known state: no waveform, no latch, streaming off, streams at rest."""

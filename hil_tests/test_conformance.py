@@ -149,11 +149,15 @@ def _run_and_stop(rig, start_cmd, *, expect_edges: int = 1, settle_dev_s: float,
     """Start a waveform with `start_cmd()`, check start/edge events, STOP, check the end."""
     m = rig.event_mark()
     ack = start_cmd()
-    wait_for(lambda: events_after(rig, m, defs.EV_WAVEFORM_START), 5, "waveform_start")
-    bench.sleep_device(settle_dev_s)
-    wait_for(lambda: len(events_after(rig, m, defs.EV_EDGE)) >= expect_edges, 5, "edge events")
-    rig.stop()
-    end = rig.wait_event((defs.EV_WAVEFORM_END,), after=m, timeout_s=5)
+    # the waveform runs `settle_dev_s` of device time, however late the host's STOP is
+    with bench.world_held_at(rig.device_time_s + settle_dev_s):
+        wait_for(lambda: events_after(rig, m, defs.EV_WAVEFORM_START), 5, "waveform_start")
+        if not bench.emulated:
+            bench.sleep_device(settle_dev_s)
+        n = expect_edges
+        wait_for(lambda: len(events_after(rig, m, defs.EV_EDGE)) >= n, 5, "edge events")
+        rig.stop()
+        end = rig.wait_event((defs.EV_WAVEFORM_END,), after=m, timeout_s=5)
     assert end is not None and end.cause_name in ("host_stop", "completed")
     st = rig.status()
     assert st.state_name == "idle" and st.setpoint_a == 0.0

@@ -40,7 +40,7 @@ from micropython import const
 _T30_MASK = const(0x3FFFFFFF)
 _T29 = const(0x20000000)
 NO_LIMIT = const(1 << 60)
-HOST_GONE_MS = const(2000)
+HOST_GONE_MS = const(6000)
 _CATCH_UP_US = const(100000)  # behind the pace by more than this (wall): re-base
 _MIN_WAIT_US = const(1000)  # pacing waits shorter than this are deferred, not slept
 

@@ -75,7 +75,7 @@ def test_a_killed_host_is_latched_within_the_watchdog_timeout() -> None:
             if host.poll() is None:
                 host.kill()
         # a silent observer: it reads the port and sends nothing, so it never feeds the
-        # watchdog (the board treats a host silent for 2 s of wall time as gone)
+        # watchdog (the board treats a host silent for 6 s of wall time as gone)
         dec = Decoder()
         latch = None
         with serial.Serial(emu.port, timeout=0.1) as port:
