@@ -51,6 +51,8 @@ _WAVEFORMS = (
     defs.CMD_PULSE_TRAIN,
     defs.CMD_STAIRCASE,
     defs.CMD_GITT,
+    defs.CMD_ADAPTIVE_REST,
+    defs.CMD_ADAPTIVE_PULSES,
 )
 
 
@@ -296,6 +298,10 @@ class Commands:
         lim = app.limits
         p = wf.Plan()
         p.cmd_id = cmd_id
+        if cmd_id == defs.CMD_ADAPTIVE_REST or cmd_id == defs.CMD_ADAPTIVE_PULSES:
+            from firmware.loops.settle_cmd import plan_adaptive  # closed loops (issue 14)
+
+            return plan_adaptive(self, cmd_id, a)
         min_t = lim.get("min_pulse_s", 0.001)
         if cmd_id == defs.CMD_REST:
             p.kind = wf.REST

@@ -15,6 +15,11 @@ Shapes (times in integer us, held as split_us() pairs; codes from CurrentSource.
   `t_off` us (t_off 0: on for the whole dwell); completes after the last step.
 Off phases open the output (enable off) so rests measure the open-circuit voltage.
 
+Adaptive rests (firmware/loops/adaptive_rest.py): a plan with `settle` set ends a REST, or
+a PULSE off phase, early when the cell has relaxed; its t_on (REST) or t_off (PULSE) is then
+the maximum. Each adaptive rest ends with an EV_REST_END event (cause settled or duration,
+index the pulse number, value the rest's length in ms) timed at the board's decision.
+
 Cutoffs are checked on every fresh cell-voltage/current reading, in raw ADC counts that
 the command handler converted once: voltage window, charge passed (integrated |I| dt while
 the output is on, in counts x 100 us, carried into a 2**20 high part so no int boxes), and
@@ -103,6 +108,7 @@ class Plan:
         self.charge_hi = -1  # -1: no charge cutoff
         self.charge_lo = 0
         self.duration = _ZERO  # split_us() pair; (0, 0): no duration cutoff
+        self.settle = None  # adaptive_rest.Settle: rests end when the cell relaxed
 
 
 class Waveform:
@@ -207,6 +213,11 @@ class Waveform:
             if plan.v_hi_raw is not None and v >= plan.v_hi_raw:
                 self.stop(defs.CAUSE_V_MAX)
                 return
+            st = plan.settle
+            if st is not None and not self.on and st.update(v, now):
+                self._rest_end(now, defs.CAUSE_SETTLED)
+                if not self.running:
+                    return
         if self.total.due(self.clock, now):
             self.stop(defs.CAUSE_DURATION)
             return
@@ -218,8 +229,18 @@ class Waveform:
         plan = self.plan
         k = plan.kind
         if k == REST:
+            if plan.settle is not None:
+                ms = plan.settle.elapsed_ms(self.phase.t)
+                self._event(defs.EV_REST_END, defs.CAUSE_DURATION, 0, ms)
             self.stop(defs.CAUSE_COMPLETED)
             return
+        if not self.on and plan.settle is not None:
+            self._event(
+                defs.EV_REST_END,
+                defs.CAUSE_DURATION,
+                self.index & 0xFFFF,
+                plan.settle.elapsed_ms(self.phase.t),
+            )
         if self.on and plan.t_off != _ZERO:
             self._enter(self.phase.t, False)
             return
@@ -229,10 +250,26 @@ class Waveform:
             return
         self._enter(self.phase.t, True)
 
+    def _rest_end(self, now, cause):
+        """An adaptive rest decided to end at raw ticks `now`: the next pulse starts from
+        there (or the REST waveform ends)."""
+        plan = self.plan
+        self._event(defs.EV_REST_END, cause, self.index & 0xFFFF, plan.settle.elapsed_ms(now))
+        if plan.kind == REST:
+            self.stop(defs.CAUSE_SETTLED)
+            return
+        self.index += 1
+        if plan.count and self.index >= plan.count:
+            self.stop(defs.CAUSE_COMPLETED)
+            return
+        self._enter(now, True)
+
     def _enter(self, t_start, on_phase):
         """Start a phase at raw ticks t_start (the previous boundary)."""
         plan = self.plan
         k = plan.kind
+        if plan.settle is not None and (k == REST or not on_phase):
+            plan.settle.start(t_start)
         if k == REST:
             self._output(False, 0)
             if plan.t_on != _ZERO:
