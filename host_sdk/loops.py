@@ -36,7 +36,7 @@ class Settle:
     max_s: float = 60.0
     window_s: float = 0.5
 
-    def fields(self) -> dict[str, float]:
+    def fields(self) -> dict[str, Any]:
         return {
             "min_rest_s": float(self.min_s),
             "max_rest_s": float(self.max_s),

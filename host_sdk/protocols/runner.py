@@ -63,7 +63,13 @@ def check_against_board(protocol: Protocol, hello: Any) -> list[str]:
     imax = limits.get("max_current_a", limits.get("current_max_a"))
     area = protocol.area_m2
     for s in protocol.steps:
-        if imax is None or s.kind not in ("constant", "pulse_train", "gitt", "staircase"):
+        if imax is None or s.kind not in (
+            "constant",
+            "pulse_train",
+            "gitt",
+            "staircase",
+            "adaptive_pulses",
+        ):
             continue
         prefixes = ("start", "stop") if s.kind == "staircase" else ("current",)
         for prefix in prefixes:
@@ -133,8 +139,25 @@ def _send(rig: Rig, step: Step) -> None:
             per_m2=sfx == "_a_m2",
             cutoffs=cut,
         )
+    elif step.kind in ("adaptive_rest", "adaptive_pulses"):
+        _send_adaptive(rig, step, cut)
     else:  # pragma: no cover - the schema rejects other kinds
         raise ProtocolError("<run>", [f"{step.path}.kind: cannot run {step.kind!r}"])
+
+
+def _send_adaptive(rig: Rig, step: Step, cut: Cutoffs) -> None:
+    from host_sdk.loops import Settle, adaptive_pulses, adaptive_rest
+
+    p = step.params
+    settle = Settle(**{k: float(v) for k, v in p["settle"].items()})
+    if step.kind == "adaptive_rest":
+        adaptive_rest(rig, settle)
+        return
+    unit, value = step.current()
+    kw = {"amplitude_a": value} if unit == "a" else {"amplitude_a_m2": value}
+    adaptive_pulses(
+        rig, t_on_s=float(p["t_on_s"]), count=int(p["count"]), settle=settle, cutoffs=cut, **kw
+    )
 
 
 def run_protocol(

@@ -72,7 +72,14 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "max_duration_s": (0.0, 30 * DAY_S, True, "s", False),
     "watchdog_s": (0.1, 600.0, True, "s", False),  # the watchdog cannot be switched off
     "load_n": (-1e5, 1e5, True, "N", False),
+    # adaptive rests (host_sdk/loops.py): the `settle` table of adaptive_rest/adaptive_pulses
+    "dvdt_v_per_s": (0.0, 10.0, False, "V/s", False),
+    "hold_s": (0.0, 268.0, True, "s", False),  # the board times min/hold in 2**28 us
+    "min_s": (0.0, 268.0, True, "s", False),
+    "max_s": (1e-3, DAY_S, True, "s", False),
+    "window_s": (1e-3, 60.0, True, "s", False),
 }
+SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
 _COMMON = ("kind", "label", "streams")
@@ -88,6 +95,10 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("start_a", "step_a", "stop_a", "start_a_m2", "step_a_m2", "stop_a_m2", "cutoff"),
     ),
     "repeat": (("count", "steps"), ()),
+    # closed loops on the board: rests that end when |dV/dt| stayed below settle.dvdt_v_per_s
+    # for settle.hold_s (settle = { dvdt_v_per_s, max_s, hold_s, min_s, window_s })
+    "adaptive_rest": (("settle",), ()),
+    "adaptive_pulses": (("t_on_s", "count", "settle"), ("current_a", "current_a_m2", "cutoff")),
 }
 STREAM_NAMES = ("load", "fbg", "elec", "temp")
 G_M_S2 = 9.80665
@@ -140,6 +151,10 @@ class Step:
             return float(p["count"]) * (float(p["t_pulse_s"]) + float(p["t_rest_s"]))
         if self.kind == "staircase":
             return staircase_levels(self) * float(p["dwell_s"])
+        if self.kind == "adaptive_rest":  # the longest it can take
+            return float(p["settle"]["max_s"])
+        if self.kind == "adaptive_pulses":
+            return float(p["count"]) * (float(p["t_on_s"]) + float(p["settle"]["max_s"]))
         md = float(self.cutoff.get("max_duration_s", 0.0))
         return md or None
 
@@ -348,7 +363,9 @@ class _Checker:
                 elif key in ("start_a_m2", "step_a_m2", "stop_a_m2"):
                     self.number(f"{p}.{key}", "current_a_m2", value)
                     params[key] = value
-            if kind in ("constant", "pulse_train", "gitt"):
+            if "settle" in item:
+                params["settle"] = self.settle(f"{p}.settle", item["settle"])
+            if kind in ("constant", "pulse_train", "gitt", "adaptive_pulses"):
                 has = [c for c in ("current_a", "current_a_m2") if c in item]
                 if len(has) != 1:
                     self.err(
@@ -372,6 +389,27 @@ class _Checker:
                 label = ""
             streams = self.streams(f"{p}.streams", item["streams"]) if "streams" in item else {}
             out.append(Step(kind, params, label, streams, p))
+        return out
+
+    def settle(self, path: str, table: Any) -> dict[str, float]:
+        """The `settle` table of an adaptive rest: dvdt_v_per_s and max_s required."""
+        if not isinstance(table, Mapping):
+            self.err(path, "must be a table like { dvdt_v_per_s = 5e-4, max_s = 30 }")
+            return {}
+        self.unknown(path, table, SETTLE_FIELDS)
+        for r in ("dvdt_v_per_s", "max_s"):
+            if r not in table:
+                self.err(f"{path}.{r}", "missing (required in settle)")
+        out: dict[str, float] = {}
+        for k in SETTLE_FIELDS:
+            if k in table:
+                v = self.number(f"{path}.{k}", k, table[k])
+                if v is not None:
+                    out[k] = v
+        mx = out.get("max_s")
+        for k in ("min_s", "hold_s"):
+            if mx is not None and k in out and out[k] > mx:
+                self.err(f"{path}.{k}", f"{out[k]:g} s is longer than max_s = {mx:g} s")
         return out
 
     def _staircase(self, p: str, item: Mapping[str, Any]) -> None:
