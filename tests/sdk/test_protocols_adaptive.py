@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from host_sdk import cli
+from host_sdk.analysis.rests import plot_rest_decisions, rest_decisions
 from host_sdk.protocols import ProtocolError, load_protocol, parse_protocol
 from host_sdk.recording import load_recording
 
@@ -89,12 +90,14 @@ def test_cli_runs_adaptive_rests_and_records_the_decisions(tmp_path: Path) -> No
     out = tmp_path / "adaptive.h5"
     assert cli.main(["run", str(proto), "--port", URL, "--out", str(out), "--no-progress"]) == 0
     rec = load_recording(out)
-    ev = rec.events
-    names = [rec.event_name(c) for c in ev["code"]]
-    rest_ends = [k for k, n in enumerate(names) if n == "rest_end"]
-    assert len(rest_ends) == 4  # 3 pulses' rests + the final rest
-    lengths = [float(ev["value"][k]) / 1000.0 for k in rest_ends]
+    rests = rest_decisions(rec)
+    assert len(rests) == 4 and rests.settled.all()  # 3 pulses' rests + the final rest
+    lengths = rests.length_s
     # after 1 s at 0.3 mA the plant needs ~5 s to fall to 0.5 mV/s (test_adaptive_rest_truth)
     assert all(4.0 < x < 8.0 for x in lengths[:3]), lengths
     assert 2.0 <= lengths[3] < 30.0
+    assert list(rests.pulse) == [0, 1, 2, 0]
     assert [bytes(s["end_cause"]).decode() for s in rec.steps] == ["completed", "settled"]
+    assert rests.summary()["length_s"]["total"] == pytest.approx(float(lengths.sum()))
+    png = plot_rest_decisions(rests, tmp_path / "rests.png", planned_rest_s=5.0)
+    assert png.stat().st_size > 1000
