@@ -201,6 +201,10 @@ class Commands:
                 )
             app.safety.set_window(lo, hi)
             return (lo, hi)
+        if cmd_id == defs.CMD_SET_INTERLOCK:
+            from firmware.loops.interlock_cmd import set_interlock  # closed loops (issue 14)
+
+            return set_interlock(app, a)
         if cmd_id == defs.CMD_STOP:
             app.waveform.stop(defs.CAUSE_HOST_STOP)
             app.source.off()

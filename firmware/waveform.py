@@ -131,6 +131,9 @@ class Waveform:
         self.q_hi = 0
         self.q_lo = 0
         self.dt_rem = 0  # us of elec_dt_us not yet integrated (under one 100 us unit)
+        self.suspended = False  # the pressure interlock paused it (firmware/loops/interlock.py)
+        self.t_susp = 0
+        self.code_on = 0  # the setpoint code of the current on phase (to resume it)
 
     # ---- control -----------------------------------------------------------------------
     def start(self, plan, now):
@@ -141,6 +144,7 @@ class Waveform:
         self.q_hi = 0
         self.q_lo = 0
         self.dt_rem = 0
+        self.suspended = False
         first = plan.amps if plan.kind == CONSTANT or plan.kind == PULSE else 0.0
         if plan.kind == STAIRCASE:
             first = plan.start_a
@@ -158,6 +162,7 @@ class Waveform:
             return False
         self._output(False, 0)
         self.running = False
+        self.suspended = False
         self.phase.active = False
         self.total.active = False
         self._event(defs.EV_WAVEFORM_END, cause, self.edges & 0xFFFF, self.charge_c())
@@ -173,7 +178,7 @@ class Waveform:
         if not self.running:
             return None
         t = None
-        if self.phase.active:
+        if self.phase.active and not self.suspended:  # a paused phase is not due
             t = self.phase.next_tick(self.clock)
         if self.total.active:
             u = self.total.next_tick(self.clock)
@@ -184,6 +189,10 @@ class Waveform:
     # ---- the loop's entry point ----------------------------------------------------------
     def tick(self, now, elec_fresh):
         if not self.running:
+            return
+        if self.suspended:  # only the duration cutoff runs on (a bound on the whole step)
+            if self.total.due(self.clock, now):
+                self.stop(defs.CAUSE_DURATION)
             return
         plan = self.plan
         if elec_fresh:
@@ -215,7 +224,7 @@ class Waveform:
                 return
             st = plan.settle
             if st is not None and not self.on and st.update(v, now):
-                self._rest_end(now, defs.CAUSE_SETTLED)
+                st.settled(self, now)  # ends the rest: the next pulse, or the end
                 if not self.running:
                     return
         if self.total.due(self.clock, now):
@@ -228,19 +237,11 @@ class Waveform:
     def _next_phase(self, now):
         plan = self.plan
         k = plan.kind
+        if not self.on and plan.settle is not None:
+            plan.settle.at_max(self)  # an adaptive rest reached its maximum
         if k == REST:
-            if plan.settle is not None:
-                ms = plan.settle.elapsed_ms(self.phase.t)
-                self._event(defs.EV_REST_END, defs.CAUSE_DURATION, 0, ms)
             self.stop(defs.CAUSE_COMPLETED)
             return
-        if not self.on and plan.settle is not None:
-            self._event(
-                defs.EV_REST_END,
-                defs.CAUSE_DURATION,
-                self.index & 0xFFFF,
-                plan.settle.elapsed_ms(self.phase.t),
-            )
         if self.on and plan.t_off != _ZERO:
             self._enter(self.phase.t, False)
             return
@@ -249,20 +250,6 @@ class Waveform:
             self.stop(defs.CAUSE_COMPLETED)
             return
         self._enter(self.phase.t, True)
-
-    def _rest_end(self, now, cause):
-        """An adaptive rest decided to end at raw ticks `now`: the next pulse starts from
-        there (or the REST waveform ends)."""
-        plan = self.plan
-        self._event(defs.EV_REST_END, cause, self.index & 0xFFFF, plan.settle.elapsed_ms(now))
-        if plan.kind == REST:
-            self.stop(defs.CAUSE_SETTLED)
-            return
-        self.index += 1
-        if plan.count and self.index >= plan.count:
-            self.stop(defs.CAUSE_COMPLETED)
-            return
-        self._enter(now, True)
 
     def _enter(self, t_start, on_phase):
         """Start a phase at raw ticks t_start (the previous boundary)."""
@@ -298,6 +285,7 @@ class Waveform:
     def _output(self, on, code):
         src = self.source
         if on:
+            self.code_on = code
             src.set_code(code)
             src.enable(True)
             # Reuse the float made when the command was validated: on ports with boxed

@@ -139,13 +139,13 @@ CMD_RESET = const(0x18)
 # closed loops (issue 14); ids from 0x30 so other additions after 0x18 cannot collide
 CMD_ADAPTIVE_REST = const(0x30)
 CMD_ADAPTIVE_PULSES = const(0x31)
+CMD_SET_INTERLOCK = const(0x32)
 
 # adaptive rest criterion (firmware/loops/adaptive_rest.py): the rest ends once |dV/dt|
 # stayed at or below dvdt_v_per_s for hold_us, not before min_rest_us, at the latest at
 # max_rest_us. dV/dt is the difference of the mean voltage over two consecutive windows of
 # window_us (the estimator's baseline), so its delay is about 1.5 windows.
-SETTLE_FMT = "QQQfQ"
-SETTLE_FIELDS = ("min_rest_us", "max_rest_us", "hold_us", "dvdt_v_per_s", "window_us")
+# Settle fields (both commands): min_rest_us, max_rest_us, hold_us, dvdt_v_per_s, window_us
 
 # cmd_id: (name, argument format without "<", field names)
 COMMANDS = {
@@ -178,11 +178,24 @@ COMMANDS = {
     CMD_CLEAR_FAULT: ("clear_fault", "", ()),
     CMD_ENTER_REPL: ("enter_repl", "", ()),
     CMD_RESET: ("reset", "", ()),
-    CMD_ADAPTIVE_REST: ("adaptive_rest", SETTLE_FMT, SETTLE_FIELDS),
+    CMD_ADAPTIVE_REST: (
+        "adaptive_rest",
+        "QQQfQ",
+        ("min_rest_us", "max_rest_us", "hold_us", "dvdt_v_per_s", "window_us"),
+    ),
     CMD_ADAPTIVE_PULSES: (
         "adaptive_pulses",
-        "BfQI" + SETTLE_FMT + CUTOFF_FMT,
-        ("unit", "amplitude", "t_on_us", "count") + SETTLE_FIELDS + CUTOFF_FIELDS,
+        "BfQIQQQfQ" + CUTOFF_FMT,
+        ("unit", "amplitude", "t_on_us", "count", "min_rest_us", "max_rest_us", "hold_us")
+        + ("dvdt_v_per_s", "window_us")
+        + CUTOFF_FIELDS,
+    ),
+    # stack-force window in N (board calibration) with hysteresis; action 0 off, 1 suspend
+    # (current off, timing paused, outside; resume inside the hysteresis band), 2 end the step
+    CMD_SET_INTERLOCK: (
+        "set_interlock",
+        "Bfff",
+        ("action", "f_min_n", "f_max_n", "hysteresis_n"),
     ),
 }
 
@@ -222,6 +235,9 @@ EV_STREAMING = const(8)  # index: 1 on / 0 off
 # dV/dt criterion held) or duration (max_rest reached); index: pulse number (0 for a
 # single rest); value: the rest's length in ms
 EV_REST_END = const(9)
+# the pressure interlock: index 1 left the window (cause pressure or sensor_fault), 0 back
+# inside (cause pressure); value: the load-cell counts
+EV_INTERLOCK = const(10)
 EVENT_NAMES = {
     EV_BOOT: "boot",
     EV_WAVEFORM_START: "waveform_start",
@@ -232,6 +248,7 @@ EVENT_NAMES = {
     EV_SENSOR_FAULT: "sensor_fault",
     EV_STREAMING: "streaming",
     EV_REST_END: "rest_end",
+    EV_INTERLOCK: "interlock",
 }
 
 CAUSE_NONE = const(0)
@@ -249,6 +266,7 @@ CAUSE_OVER_CURRENT = const(11)
 CAUSE_SENSOR_FAULT = const(12)
 CAUSE_BOOT = const(13)
 CAUSE_SETTLED = const(14)  # an adaptive rest's dV/dt criterion held
+CAUSE_PRESSURE = const(15)  # the stack force left the interlock window
 CAUSE_NAMES = {
     CAUSE_NONE: "none",
     CAUSE_COMPLETED: "completed",
@@ -265,6 +283,7 @@ CAUSE_NAMES = {
     CAUSE_SENSOR_FAULT: "sensor_fault",
     CAUSE_BOOT: "boot",
     CAUSE_SETTLED: "settled",
+    CAUSE_PRESSURE: "pressure",
 }
 
 # ---- status --------------------------------------------------------------------------

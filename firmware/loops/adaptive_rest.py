@@ -19,6 +19,8 @@ block sums stay small ints (k <= 256) on a 32-bit port.
 
 from micropython import const
 
+from protocol import defs
+
 _CLAMP = const(0x100000)
 MAX_BLOCK = const(256)
 MIN_BLOCK = const(2)
@@ -97,6 +99,24 @@ class Settle:
             and clock.ticks_diff(now, self.t_ok) >= self.hold_us
             and clock.ticks_diff(now, self.t0) >= self.min_us
         )
+
+    def settled(self, wfm, now):
+        """The criterion held at raw ticks `now`: EV_REST_END, then the next pulse starts
+        from there (or the waveform ends: a REST, or the last pulse's rest)."""
+        wfm._event(defs.EV_REST_END, defs.CAUSE_SETTLED, wfm.index & 0xFFFF, self.elapsed_ms(now))
+        if wfm.plan.kind == 0:  # waveform.REST
+            wfm.stop(defs.CAUSE_SETTLED)
+            return
+        wfm.index += 1
+        if wfm.plan.count and wfm.index >= wfm.plan.count:
+            wfm.stop(defs.CAUSE_COMPLETED)
+            return
+        wfm._enter(now, True)
+
+    def at_max(self, wfm):
+        """The rest's deadline (its maximum) came first; the waveform goes on as usual."""
+        ms = self.elapsed_ms(wfm.phase.t)
+        wfm._event(defs.EV_REST_END, defs.CAUSE_DURATION, wfm.index & 0xFFFF, ms)
 
 
 def block_threshold(dvdt_v_per_s, k, period_us, volts_per_count):
