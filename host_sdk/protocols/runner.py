@@ -145,6 +145,26 @@ def _send(rig: Rig, step: Step) -> None:
         raise ProtocolError("<run>", [f"{step.path}.kind: cannot run {step.kind!r}"])
 
 
+def _interlock(rig: Rig, protocol: Protocol, step: Step, armed: bool) -> bool:
+    """Set the step's pressure interlock on the board (or clear the previous step's)."""
+    from host_sdk.interlock import clear_interlock, set_pressure_interlock
+
+    il = step.params.get("interlock")
+    if il is None:
+        if armed:
+            clear_interlock(rig)
+        return False
+    set_pressure_interlock(
+        rig,
+        p_min_mpa=float(il["p_min_mpa"]),
+        p_max_mpa=float(il["p_max_mpa"]),
+        hysteresis_mpa=float(il["hysteresis_mpa"]),
+        stack_area_m2=float(protocol.stack_area_m2 or 0.0),
+        action=str(il["action"]),
+    )
+    return True
+
+
 def _send_adaptive(rig: Rig, step: Step, cut: Cutoffs) -> None:
     from host_sdk.loops import Settle, adaptive_pulses, adaptive_rest
 
@@ -178,6 +198,13 @@ def run_protocol(
     nominal duration.
     """
     result = _run(rig, protocol, recorder, on_step, stop, stall_timeout_s)
+    if any("interlock" in s.params for s in protocol.steps) and not rig.link_lost:
+        from host_sdk.interlock import clear_interlock
+
+        try:  # the window belonged to this protocol's steps, not to what comes next
+            clear_interlock(rig)
+        except RigError:
+            pass
     if recorder is not None and hasattr(recorder, "set_outcome"):
         recorder.set_outcome(result.outcome)
     return result
@@ -209,10 +236,12 @@ def _run(
     rig.set_streaming(True)
     first_mark = rig.event_mark()
     results: list[StepResult] = []
+    armed = False  # a pressure interlock is set on the board
     for i, step in enumerate(protocol.steps):
         where: dict[str, Any] = {"step_index": i, "step_path": step.path, "step_label": step.label}
         if step.streams:
             _configure_streams(rig, step.streams)
+        armed = _interlock(rig, protocol, step, armed)
         if on_step is not None:
             on_step(i, step)
         t0 = rig.device_time_s

@@ -78,8 +78,16 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "min_s": (0.0, 268.0, True, "s", False),
     "max_s": (1e-3, DAY_S, True, "s", False),
     "window_s": (1e-3, 60.0, True, "s", False),
+    "p_min_mpa": (-1000.0, 1000.0, True, "MPa", False),
+    "p_max_mpa": (-1000.0, 1000.0, True, "MPa", False),
+    "hysteresis_mpa": (0.0, 1000.0, True, "MPa", False),
 }
 SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
+# any step may carry a pressure interlock (host_sdk/interlock.py): a stack-pressure window
+# { p_min_mpa, p_max_mpa, hysteresis_mpa = 0, action = "suspend" | "end" } (needs the
+# [cell] stack area)
+_LOOPS = ("interlock",)
+INTERLOCK_FIELDS = ("p_min_mpa", "p_max_mpa", "hysteresis_mpa", "action")
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
 _COMMON = ("kind", "label", "streams")
@@ -327,7 +335,7 @@ class _Checker:
                 )
                 continue
             required, optional = STEP_KINDS[kind]
-            self.unknown(p, item, _COMMON + required + optional)
+            self.unknown(p, item, _COMMON + _LOOPS + required + optional)
             for r in required:
                 if r not in item:
                     self.err(f"{p}.{r}", f"missing (required for {kind})")
@@ -365,6 +373,8 @@ class _Checker:
                     params[key] = value
             if "settle" in item:
                 params["settle"] = self.settle(f"{p}.settle", item["settle"])
+            if "interlock" in item:
+                params["interlock"] = self.interlock(f"{p}.interlock", item["interlock"])
             if kind in ("constant", "pulse_train", "gitt", "adaptive_pulses"):
                 has = [c for c in ("current_a", "current_a_m2") if c in item]
                 if len(has) != 1:
@@ -410,6 +420,37 @@ class _Checker:
         for k in ("min_s", "hold_s"):
             if mx is not None and k in out and out[k] > mx:
                 self.err(f"{path}.{k}", f"{out[k]:g} s is longer than max_s = {mx:g} s")
+        return out
+
+    def interlock(self, path: str, table: Any) -> dict[str, Any]:
+        """A step's pressure interlock: p_min_mpa < p_max_mpa, hysteresis under half."""
+        if not isinstance(table, Mapping):
+            self.err(path, "must be a table like { p_min_mpa = 9, p_max_mpa = 11 }")
+            return {}
+        self.unknown(path, table, INTERLOCK_FIELDS)
+        out: dict[str, Any] = {"hysteresis_mpa": 0.0, "action": "suspend"}
+        for k in ("p_min_mpa", "p_max_mpa"):
+            if k not in table:
+                self.err(f"{path}.{k}", "missing (required in interlock)")
+        for k in ("p_min_mpa", "p_max_mpa", "hysteresis_mpa"):
+            if k in table:
+                v = self.number(f"{path}.{k}", k, table[k])
+                if v is not None:
+                    out[k] = v
+        act = table.get("action", "suspend")
+        if act not in ("suspend", "end"):
+            self.err(f"{path}.action", f"{act!r}; allowed: suspend, end")
+        out["action"] = act
+        lo, hi = out.get("p_min_mpa"), out.get("p_max_mpa")
+        if lo is not None and hi is not None:
+            if lo >= hi:
+                self.err(path, f"p_min_mpa = {lo:g} must be below p_max_mpa = {hi:g}")
+            elif out["hysteresis_mpa"] * 2 >= hi - lo:
+                self.err(
+                    f"{path}.hysteresis_mpa",
+                    f"{out['hysteresis_mpa']:g} MPa; allowed: below half the window "
+                    f"({(hi - lo) / 2:g} MPa)",
+                )
         return out
 
     def _staircase(self, p: str, item: Mapping[str, Any]) -> None:
@@ -489,6 +530,12 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         )
     streams = c.streams("streams", data.get("streams", {}))
     steps = c.steps("steps", data.get("steps"))
+    if any("interlock" in s.params for s in steps) and stack_area_of(cell) is None:
+        c.err(
+            "cell.stack_area_m2",
+            "missing; a step has a pressure interlock, so the stack area is needed "
+            "(stack_area_m2 or stack_diameter_m)",
+        )
     uses_density = any(any(k.endswith("_a_m2") for k in s.params) for s in steps)
     if uses_density and "area_m2" not in cell:
         c.err("cell.area_m2", "missing; steps give currents in A/m² so the cell area is needed")
