@@ -36,6 +36,44 @@ def test_the_example_loads_with_its_settle_tables() -> None:
         "window_s": 0.5,
     }
     assert pulses.nominal_duration_s() == pytest.approx(65535 * 21.0)
+    assert pulses.params["interlock"] == {
+        "p_min_mpa": 9.0,
+        "p_max_mpa": 11.0,
+        "hysteresis_mpa": 0.2,
+        "action": "suspend",
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "path", "words"),
+    [
+        ("{ p_max_mpa = 11 }", "steps[0].interlock.p_min_mpa", "missing"),
+        ("{ p_min_mpa = 11, p_max_mpa = 9 }", "steps[0].interlock", "must be below"),
+        (
+            "{ p_min_mpa = 9, p_max_mpa = 11, hysteresis_mpa = 1.0 }",
+            "steps[0].interlock.hysteresis_mpa",
+            "below half the window (1 MPa)",
+        ),
+        (
+            '{ p_min_mpa = 9, p_max_mpa = 11, action = "stop" }',
+            "steps[0].interlock.action",
+            "suspend, end",
+        ),
+    ],
+)
+def test_bad_interlocks_name_the_field(table: str, path: str, words: str) -> None:
+    data = _steps(f'kind = "rest"\nduration_s = 1.0\ninterlock = {table}')
+    data["cell"] = {"stack_diameter_m": 0.012}
+    with pytest.raises(ProtocolError) as e:
+        parse_protocol(data)
+    assert any(err.startswith(path) and words in err for err in e.value.errors), e.value.errors
+
+
+def test_an_interlock_needs_the_stack_area() -> None:
+    data = _steps('kind = "rest"\nduration_s = 1.0\ninterlock = { p_min_mpa = 9, p_max_mpa = 11 }')
+    with pytest.raises(ProtocolError) as e:
+        parse_protocol(data)
+    assert any(err.startswith("cell.stack_area_m2: missing") for err in e.value.errors)
 
 
 @pytest.mark.parametrize(
