@@ -132,3 +132,31 @@ emit({"err": err, "pulses": i1 - i0, "running": wf.running})
     assert r["err"] is None
     # each cycle: 20 ms on + (hold 20 ms, rounded up to block ends) of rest, not 1 s
     assert r["pulses"] >= 20 and r["running"] is True
+
+
+def test_adaptive_pulses_run_on_without_the_host_until_the_watchdog(mp):
+    """The host goes silent: the board keeps deciding rests on its own, until the watchdog
+    switches the current off and latches; no rest or pulse after that."""
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig(rates=(10, 10, 100, 1), max_sleep_us=10000, watchdog_ms=2000)
+a = r.cmd(defs.CMD_ADAPTIVE_PULSES,
+          (0, 0.01, 100000, 1000, 0, 1000000, 50000, 0.01, 20000, 0.0, 0.0, 0.0, 0))
+r.run_s(4.0)   # no command: the watchdog (2 s) latches
+ev = r.events()
+k = max(i for i, e in enumerate(ev) if e[1] == defs.EV_WAVEFORM_START)
+t0 = ev[k][0]
+out = [(((e[0] - t0) & 0xFFFFFFFF), e[1], e[2]) for e in ev[k:]]
+emit({"ack": a[0], "ev": out, "on": r.hal.source.on})
+""")
+    assert r["ack"] == "ack"
+    ev = r["ev"]
+    latch = [e for e in ev if e[1] == defs.EV_STOP_LATCHED]
+    assert len(latch) == 1 and latch[0][2] == defs.CAUSE_WATCHDOG
+    t_latch = latch[0][0]
+    assert 2_000_000 <= t_latch <= 2_020_000
+    rests = [e for e in ev if e[1] == defs.EV_REST_END]
+    assert len(rests) >= 10 and all(e[2] == defs.CAUSE_SETTLED for e in rests)
+    assert all(e[0] <= t_latch for e in ev if e[1] in (defs.EV_REST_END, defs.EV_EDGE))
+    assert r["on"] is False
