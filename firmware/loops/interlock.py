@@ -31,6 +31,7 @@ def suspend(wfm, now):
     wfm.t_susp = now
     wfm.source.enable(False)
     wfm.sampler.elec_state = 0
+    wfm.setpoint_a = 0.0  # STATUS says what flows (resume restores the plan's float)
 
 
 def resume(wfm, now):

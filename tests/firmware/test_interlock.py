@@ -32,19 +32,22 @@ r.run_s(1.0)
 counts(3000)            # 3 N: above the window
 r.run_s(0.5)
 on_out = r.hal.source.on
+sp_out = r.app.waveform.setpoint_a
 counts(2450)            # inside the window but not past the hysteresis band (2.4 N)
 r.run_s(1.0)
 on_band = r.hal.source.on
 counts(2300)            # back inside
 r.run_s(0.1)
 on_back = r.hal.source.on
+sp_back = r.app.waveform.setpoint_a
 r.run_s(6)
-emit({"ack": a, "ev": story(%r), "on": [on_out, on_band, on_back]})
+emit({"ack": a, "ev": story(%r), "on": [on_out, on_band, on_back], "sp": [sp_out, sp_back]})
 """
         % (KEEP,)
     )
     assert r["ack"] == ["ack", [1, 1.5, 2.5, 0.10000000149011612]]
     assert r["on"] == [False, False, True]
+    assert r["sp"][0] == 0.0 and abs(r["sp"][1] - 0.02) < 1e-5  # STATUS's setpoint
     ev = r["ev"]
     il = [e for e in ev if e[1] == defs.EV_INTERLOCK]
     assert [(e[2], e[3], e[4]) for e in il] == [
