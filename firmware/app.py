@@ -86,6 +86,7 @@ class App:
             abs(cal["amps_per_count"]),
         )
         self.commands = Commands(self)
+        self.interlock = None  # stack-pressure window: made by the first SET_INTERLOCK
         self.gc_slack_us = int(definition.get("gc_slack_us", GC_SLACK_US))
         self.gc_due = False
         self.gc_since = 0
@@ -219,6 +220,9 @@ class App:
         due = smp.poll(now)
         wfm = self.waveform
         fresh = smp.fresh
+        il = self.interlock
+        if il is not None:
+            il.step(wfm, now, smp)
         if wfm.running:
             wfm.tick(now, fresh & 4)
         safety = self.safety

@@ -60,7 +60,12 @@ def mpy_cross_cmd():
 
 def sources(board):
     out = []
-    for pkg in ("protocol", "firmware", os.path.join("firmware", "drivers")):
+    for pkg in (
+        "protocol",
+        "firmware",
+        os.path.join("firmware", "drivers"),
+        os.path.join("firmware", "loops"),
+    ):
         d = os.path.join(ROOT, pkg)
         for name in sorted(os.listdir(d)):
             if name.endswith(".py") and name not in SKIP:

@@ -51,6 +51,8 @@ _WAVEFORMS = (
     defs.CMD_PULSE_TRAIN,
     defs.CMD_STAIRCASE,
     defs.CMD_GITT,
+    defs.CMD_ADAPTIVE_REST,
+    defs.CMD_ADAPTIVE_PULSES,
 )
 
 
@@ -199,6 +201,10 @@ class Commands:
                 )
             app.safety.set_window(lo, hi)
             return (lo, hi)
+        if cmd_id == defs.CMD_SET_INTERLOCK:
+            from firmware.loops.interlock_cmd import set_interlock  # closed loops (issue 14)
+
+            return set_interlock(app, a)
         if cmd_id == defs.CMD_STOP:
             app.waveform.stop(defs.CAUSE_HOST_STOP)
             app.source.off()
@@ -296,6 +302,10 @@ class Commands:
         lim = app.limits
         p = wf.Plan()
         p.cmd_id = cmd_id
+        if cmd_id == defs.CMD_ADAPTIVE_REST or cmd_id == defs.CMD_ADAPTIVE_PULSES:
+            from firmware.loops.settle_cmd import plan_adaptive  # closed loops (issue 14)
+
+            return plan_adaptive(self, cmd_id, a)
         min_t = lim.get("min_pulse_s", 0.001)
         if cmd_id == defs.CMD_REST:
             p.kind = wf.REST

@@ -15,6 +15,11 @@ Shapes (times in integer us, held as split_us() pairs; codes from CurrentSource.
   `t_off` us (t_off 0: on for the whole dwell); completes after the last step.
 Off phases open the output (enable off) so rests measure the open-circuit voltage.
 
+Adaptive rests (firmware/loops/adaptive_rest.py): a plan with `settle` set ends a REST, or
+a PULSE off phase, early when the cell has relaxed; its t_on (REST) or t_off (PULSE) is then
+the maximum. Each adaptive rest ends with an EV_REST_END event (cause settled or duration,
+index the pulse number, value the rest's length in ms) timed at the board's decision.
+
 Cutoffs are checked on every fresh cell-voltage/current reading, in raw ADC counts that
 the command handler converted once: voltage window, charge passed (integrated |I| dt while
 the output is on, in counts x 100 us, carried into a 2**20 high part so no int boxes), and
@@ -103,6 +108,7 @@ class Plan:
         self.charge_hi = -1  # -1: no charge cutoff
         self.charge_lo = 0
         self.duration = _ZERO  # split_us() pair; (0, 0): no duration cutoff
+        self.settle = None  # adaptive_rest.Settle: rests end when the cell relaxed
 
 
 class Waveform:
@@ -125,6 +131,9 @@ class Waveform:
         self.q_hi = 0
         self.q_lo = 0
         self.dt_rem = 0  # us of elec_dt_us not yet integrated (under one 100 us unit)
+        self.suspended = False  # the pressure interlock paused it (firmware/loops/interlock.py)
+        self.t_susp = 0
+        self.code_on = 0  # the setpoint code of the current on phase (to resume it)
 
     # ---- control -----------------------------------------------------------------------
     def start(self, plan, now):
@@ -135,6 +144,7 @@ class Waveform:
         self.q_hi = 0
         self.q_lo = 0
         self.dt_rem = 0
+        self.suspended = False
         first = plan.amps if plan.kind == CONSTANT or plan.kind == PULSE else 0.0
         if plan.kind == STAIRCASE:
             first = plan.start_a
@@ -152,6 +162,7 @@ class Waveform:
             return False
         self._output(False, 0)
         self.running = False
+        self.suspended = False
         self.phase.active = False
         self.total.active = False
         self._event(defs.EV_WAVEFORM_END, cause, self.edges & 0xFFFF, self.charge_c())
@@ -167,7 +178,7 @@ class Waveform:
         if not self.running:
             return None
         t = None
-        if self.phase.active:
+        if self.phase.active and not self.suspended:  # a paused phase is not due
             t = self.phase.next_tick(self.clock)
         if self.total.active:
             u = self.total.next_tick(self.clock)
@@ -178,6 +189,10 @@ class Waveform:
     # ---- the loop's entry point ----------------------------------------------------------
     def tick(self, now, elec_fresh):
         if not self.running:
+            return
+        if self.suspended:  # only the duration cutoff runs on (a bound on the whole step)
+            if self.total.due(self.clock, now):
+                self.stop(defs.CAUSE_DURATION)
             return
         plan = self.plan
         if elec_fresh:
@@ -207,6 +222,11 @@ class Waveform:
             if plan.v_hi_raw is not None and v >= plan.v_hi_raw:
                 self.stop(defs.CAUSE_V_MAX)
                 return
+            st = plan.settle
+            if st is not None and not self.on and st.update(v, now):
+                st.settled(self, now)  # ends the rest: the next pulse, or the end
+                if not self.running:
+                    return
         if self.total.due(self.clock, now):
             self.stop(defs.CAUSE_DURATION)
             return
@@ -217,6 +237,8 @@ class Waveform:
     def _next_phase(self, now):
         plan = self.plan
         k = plan.kind
+        if not self.on and plan.settle is not None:
+            plan.settle.at_max(self)  # an adaptive rest reached its maximum
         if k == REST:
             self.stop(defs.CAUSE_COMPLETED)
             return
@@ -233,6 +255,8 @@ class Waveform:
         """Start a phase at raw ticks t_start (the previous boundary)."""
         plan = self.plan
         k = plan.kind
+        if plan.settle is not None and (k == REST or not on_phase):
+            plan.settle.start(t_start)
         if k == REST:
             self._output(False, 0)
             if plan.t_on != _ZERO:
@@ -261,6 +285,7 @@ class Waveform:
     def _output(self, on, code):
         src = self.source
         if on:
+            self.code_on = code
             src.set_code(code)
             src.enable(True)
             # Reuse the float made when the command was validated: on ports with boxed

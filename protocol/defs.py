@@ -113,6 +113,10 @@ TIME_US_FIELDS = (
     "t_pulse_us",
     "t_rest_us",
     "max_duration_us",
+    "min_rest_us",
+    "max_rest_us",
+    "hold_us",
+    "window_us",
 )
 
 CMD_HEARTBEAT = const(0x01)
@@ -132,6 +136,16 @@ CMD_STOP = const(0x15)
 CMD_CLEAR_FAULT = const(0x16)
 CMD_ENTER_REPL = const(0x17)
 CMD_RESET = const(0x18)
+# closed loops (issue 14); ids from 0x30 so other additions after 0x18 cannot collide
+CMD_ADAPTIVE_REST = const(0x30)
+CMD_ADAPTIVE_PULSES = const(0x31)
+CMD_SET_INTERLOCK = const(0x32)
+
+# adaptive rest criterion (firmware/loops/adaptive_rest.py): the rest ends once |dV/dt|
+# stayed at or below dvdt_v_per_s for hold_us, not before min_rest_us, at the latest at
+# max_rest_us. dV/dt is the difference of the mean voltage over two consecutive windows of
+# window_us (the estimator's baseline), so its delay is about 1.5 windows.
+# Settle fields (both commands): min_rest_us, max_rest_us, hold_us, dvdt_v_per_s, window_us
 
 # cmd_id: (name, argument format without "<", field names)
 COMMANDS = {
@@ -164,6 +178,25 @@ COMMANDS = {
     CMD_CLEAR_FAULT: ("clear_fault", "", ()),
     CMD_ENTER_REPL: ("enter_repl", "", ()),
     CMD_RESET: ("reset", "", ()),
+    CMD_ADAPTIVE_REST: (
+        "adaptive_rest",
+        "QQQfQ",
+        ("min_rest_us", "max_rest_us", "hold_us", "dvdt_v_per_s", "window_us"),
+    ),
+    CMD_ADAPTIVE_PULSES: (
+        "adaptive_pulses",
+        "BfQIQQQfQ" + CUTOFF_FMT,
+        ("unit", "amplitude", "t_on_us", "count", "min_rest_us", "max_rest_us", "hold_us")
+        + ("dvdt_v_per_s", "window_us")
+        + CUTOFF_FIELDS,
+    ),
+    # stack-force window in N (board calibration) with hysteresis; action 0 off, 1 suspend
+    # (current off, timing paused, outside; resume inside the hysteresis band), 2 end the step
+    CMD_SET_INTERLOCK: (
+        "set_interlock",
+        "Bfff",
+        ("action", "f_min_n", "f_max_n", "hysteresis_n"),
+    ),
 }
 
 # NACK reasons
@@ -198,6 +231,13 @@ EV_STOP_LATCHED = const(5)  # safety stop; current off until CLEAR_FAULT
 EV_FAULT_CLEARED = const(6)
 EV_SENSOR_FAULT = const(7)  # index: stream id, value: raw reading
 EV_STREAMING = const(8)  # index: 1 on / 0 off
+# an adaptive rest ended; the event's time is the board's decision. cause: settled (the
+# dV/dt criterion held) or duration (max_rest reached); index: pulse number (0 for a
+# single rest); value: the rest's length in ms
+EV_REST_END = const(9)
+# the pressure interlock: index 1 left the window (cause pressure or sensor_fault), 0 back
+# inside (cause pressure); value: the load-cell counts
+EV_INTERLOCK = const(10)
 EVENT_NAMES = {
     EV_BOOT: "boot",
     EV_WAVEFORM_START: "waveform_start",
@@ -207,6 +247,8 @@ EVENT_NAMES = {
     EV_FAULT_CLEARED: "fault_cleared",
     EV_SENSOR_FAULT: "sensor_fault",
     EV_STREAMING: "streaming",
+    EV_REST_END: "rest_end",
+    EV_INTERLOCK: "interlock",
 }
 
 CAUSE_NONE = const(0)
@@ -223,6 +265,8 @@ CAUSE_OVER_FORCE = const(10)
 CAUSE_OVER_CURRENT = const(11)
 CAUSE_SENSOR_FAULT = const(12)
 CAUSE_BOOT = const(13)
+CAUSE_SETTLED = const(14)  # an adaptive rest's dV/dt criterion held
+CAUSE_PRESSURE = const(15)  # the stack force left the interlock window
 CAUSE_NAMES = {
     CAUSE_NONE: "none",
     CAUSE_COMPLETED: "completed",
@@ -238,6 +282,8 @@ CAUSE_NAMES = {
     CAUSE_OVER_CURRENT: "over_current",
     CAUSE_SENSOR_FAULT: "sensor_fault",
     CAUSE_BOOT: "boot",
+    CAUSE_SETTLED: "settled",
+    CAUSE_PRESSURE: "pressure",
 }
 
 # ---- status --------------------------------------------------------------------------

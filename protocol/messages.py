@@ -15,6 +15,7 @@ _CMD_FMT = {}  # cmd_id -> "<" + argument format
 _CMD_SIZE = {}  # cmd_id -> argument bytes
 _CMD_FIELD_FMTS = {}  # cmd_id -> tuple of one-value formats ("<f", ...)
 _CMD_FIELD_OFFS = {}  # cmd_id -> tuple of byte offsets of each argument
+_ONE = {}
 for _cid in defs.COMMANDS:
     _args = defs.COMMANDS[_cid][1]
     _CMD_FMT[_cid] = "<" + _args
@@ -23,9 +24,11 @@ for _cid in defs.COMMANDS:
     _offs = []
     _o = 0
     for _ch in _args:
-        _fmts.append("<" + _ch)
+        if _ch not in _ONE:  # one string per code, shared by every command (RAM on boards)
+            _ONE[_ch] = "<" + _ch
+        _fmts.append(_ONE[_ch])
         _offs.append(_o)
-        _o += struct.calcsize("<" + _ch)
+        _o += struct.calcsize(_ONE[_ch])
     _CMD_FIELD_FMTS[_cid] = tuple(_fmts)
     _CMD_FIELD_OFFS[_cid] = tuple(_offs)
 

@@ -64,7 +64,13 @@ def check_against_board(protocol: Protocol, hello: Any) -> list[str]:
     imax = limits.get("max_current_a", limits.get("current_max_a"))
     area = protocol.area_m2
     for s in protocol.steps:
-        if imax is None or s.kind not in ("constant", "pulse_train", "gitt", "staircase"):
+        if imax is None or s.kind not in (
+            "constant",
+            "pulse_train",
+            "gitt",
+            "staircase",
+            "adaptive_pulses",
+        ):
             continue
         prefixes = ("start", "stop") if s.kind == "staircase" else ("current",)
         for prefix in prefixes:
@@ -134,8 +140,45 @@ def _send(rig: Rig, step: Step) -> None:
             per_m2=sfx == "_a_m2",
             cutoffs=cut,
         )
+    elif step.kind in ("adaptive_rest", "adaptive_pulses"):
+        _send_adaptive(rig, step, cut)
     else:  # pragma: no cover - the schema rejects other kinds
         raise ProtocolError("<run>", [f"{step.path}.kind: cannot run {step.kind!r}"])
+
+
+def _interlock(rig: Rig, protocol: Protocol, step: Step, armed: bool) -> bool:
+    """Set the step's pressure interlock on the board (or clear the previous step's)."""
+    from host_sdk.interlock import clear_interlock, set_pressure_interlock
+
+    il = step.params.get("interlock")
+    if il is None:
+        if armed:
+            clear_interlock(rig)
+        return False
+    set_pressure_interlock(
+        rig,
+        p_min_mpa=float(il["p_min_mpa"]),
+        p_max_mpa=float(il["p_max_mpa"]),
+        hysteresis_mpa=float(il["hysteresis_mpa"]),
+        stack_area_m2=float(protocol.stack_area_m2 or 0.0),
+        action=str(il["action"]),
+    )
+    return True
+
+
+def _send_adaptive(rig: Rig, step: Step, cut: Cutoffs) -> None:
+    from host_sdk.loops import Settle, adaptive_pulses, adaptive_rest
+
+    p = step.params
+    settle = Settle(**{k: float(v) for k, v in p["settle"].items()})
+    if step.kind == "adaptive_rest":
+        adaptive_rest(rig, settle)
+        return
+    unit, value = step.current()
+    kw = {"amplitude_a": value} if unit == "a" else {"amplitude_a_m2": value}
+    adaptive_pulses(
+        rig, t_on_s=float(p["t_on_s"]), count=int(p["count"]), settle=settle, cutoffs=cut, **kw
+    )
 
 
 def run_protocol(
@@ -162,6 +205,13 @@ def run_protocol(
     """
     fresh = (fresh_cell, ask)
     result = _run(rig, protocol, recorder, on_step, stop, stall_timeout_s, fresh)
+    if any("interlock" in s.params for s in protocol.steps) and not rig.link_lost:
+        from host_sdk.interlock import clear_interlock
+
+        try:  # the window belonged to this protocol's steps, not to what comes next
+            clear_interlock(rig)
+        except RigError:
+            pass
     if recorder is not None and hasattr(recorder, "set_outcome"):
         recorder.set_outcome(result.outcome)
     return result
@@ -194,10 +244,12 @@ def _run(
     rig.set_streaming(True)
     first_mark = rig.event_mark()
     results: list[StepResult] = []
+    armed = False  # a pressure interlock is set on the board
     for i, step in enumerate(protocol.steps):
         where: dict[str, Any] = {"step_index": i, "step_path": step.path, "step_label": step.label}
         if step.streams:
             _configure_streams(rig, step.streams)
+        armed = _interlock(rig, protocol, step, armed)
         if on_step is not None:
             on_step(i, step)
         if step.fresh_cell:

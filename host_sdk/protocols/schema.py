@@ -75,7 +75,22 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "max_duration_s": (0.0, 30 * DAY_S, True, "s", False),
     "watchdog_s": (0.1, 600.0, True, "s", False),  # the watchdog cannot be switched off
     "load_n": (-1e5, 1e5, True, "N", False),
+    # adaptive rests (host_sdk/loops.py): the `settle` table of adaptive_rest/adaptive_pulses
+    "dvdt_v_per_s": (0.0, 10.0, False, "V/s", False),
+    "hold_s": (0.0, 268.0, True, "s", False),  # the board times min/hold in 2**28 us
+    "min_s": (0.0, 268.0, True, "s", False),
+    "max_s": (1e-3, DAY_S, True, "s", False),
+    "window_s": (1e-3, 60.0, True, "s", False),
+    "p_min_mpa": (-1000.0, 1000.0, True, "MPa", False),
+    "p_max_mpa": (-1000.0, 1000.0, True, "MPa", False),
+    "hysteresis_mpa": (0.0, 1000.0, True, "MPa", False),
 }
+SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
+# any step may carry a pressure interlock (host_sdk/interlock.py): a stack-pressure window
+# { p_min_mpa, p_max_mpa, hysteresis_mpa = 0, action = "suspend" | "end" } (needs the
+# [cell] stack area)
+_LOOPS = ("interlock",)
+INTERLOCK_FIELDS = ("p_min_mpa", "p_max_mpa", "hysteresis_mpa", "action")
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
 _COMMON = ("kind", "label", "streams", "fresh_cell")
@@ -91,6 +106,10 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("start_a", "step_a", "stop_a", "start_a_m2", "step_a_m2", "stop_a_m2", "cutoff"),
     ),
     "repeat": (("count", "steps"), ()),
+    # closed loops on the board: rests that end when |dV/dt| stayed below settle.dvdt_v_per_s
+    # for settle.hold_s (settle = { dvdt_v_per_s, max_s, hold_s, min_s, window_s })
+    "adaptive_rest": (("settle",), ()),
+    "adaptive_pulses": (("t_on_s", "count", "settle"), ("current_a", "current_a_m2", "cutoff")),
 }
 STREAM_NAMES = ("load", "fbg", "elec", "temp")
 G_M_S2 = 9.80665
@@ -148,6 +167,10 @@ class Step:
             return float(p["count"]) * (float(p["t_pulse_s"]) + float(p["t_rest_s"]))
         if self.kind == "staircase":
             return staircase_levels(self) * float(p["dwell_s"])
+        if self.kind == "adaptive_rest":  # the longest it can take
+            return float(p["settle"]["max_s"])
+        if self.kind == "adaptive_pulses":
+            return float(p["count"]) * (float(p["t_on_s"]) + float(p["settle"]["max_s"]))
         md = float(self.cutoff.get("max_duration_s", 0.0))
         return md or None
 
@@ -320,7 +343,7 @@ class _Checker:
                 )
                 continue
             required, optional = STEP_KINDS[kind]
-            self.unknown(p, item, _COMMON + required + optional)
+            self.unknown(p, item, _COMMON + _LOOPS + required + optional)
             for r in required:
                 if r not in item:
                     self.err(f"{p}.{r}", f"missing (required for {kind})")
@@ -361,7 +384,11 @@ class _Checker:
                 elif key in ("start_a_m2", "step_a_m2", "stop_a_m2"):
                     self.number(f"{p}.{key}", "current_a_m2", value)
                     params[key] = value
-            if kind in ("constant", "pulse_train", "gitt"):
+            if "settle" in item:
+                params["settle"] = self.settle(f"{p}.settle", item["settle"])
+            if "interlock" in item:
+                params["interlock"] = self.interlock(f"{p}.interlock", item["interlock"])
+            if kind in ("constant", "pulse_train", "gitt", "adaptive_pulses"):
                 has = [c for c in ("current_a", "current_a_m2") if c in item]
                 if len(has) != 1:
                     self.err(
@@ -385,6 +412,58 @@ class _Checker:
                 label = ""
             streams = self.streams(f"{p}.streams", item["streams"]) if "streams" in item else {}
             out.append(Step(kind, params, label, streams, p))
+        return out
+
+    def settle(self, path: str, table: Any) -> dict[str, float]:
+        """The `settle` table of an adaptive rest: dvdt_v_per_s and max_s required."""
+        if not isinstance(table, Mapping):
+            self.err(path, "must be a table like { dvdt_v_per_s = 5e-4, max_s = 30 }")
+            return {}
+        self.unknown(path, table, SETTLE_FIELDS)
+        for r in ("dvdt_v_per_s", "max_s"):
+            if r not in table:
+                self.err(f"{path}.{r}", "missing (required in settle)")
+        out: dict[str, float] = {}
+        for k in SETTLE_FIELDS:
+            if k in table:
+                v = self.number(f"{path}.{k}", k, table[k])
+                if v is not None:
+                    out[k] = v
+        mx = out.get("max_s")
+        for k in ("min_s", "hold_s"):
+            if mx is not None and k in out and out[k] > mx:
+                self.err(f"{path}.{k}", f"{out[k]:g} s is longer than max_s = {mx:g} s")
+        return out
+
+    def interlock(self, path: str, table: Any) -> dict[str, Any]:
+        """A step's pressure interlock: p_min_mpa < p_max_mpa, hysteresis under half."""
+        if not isinstance(table, Mapping):
+            self.err(path, "must be a table like { p_min_mpa = 9, p_max_mpa = 11 }")
+            return {}
+        self.unknown(path, table, INTERLOCK_FIELDS)
+        out: dict[str, Any] = {"hysteresis_mpa": 0.0, "action": "suspend"}
+        for k in ("p_min_mpa", "p_max_mpa"):
+            if k not in table:
+                self.err(f"{path}.{k}", "missing (required in interlock)")
+        for k in ("p_min_mpa", "p_max_mpa", "hysteresis_mpa"):
+            if k in table:
+                v = self.number(f"{path}.{k}", k, table[k])
+                if v is not None:
+                    out[k] = v
+        act = table.get("action", "suspend")
+        if act not in ("suspend", "end"):
+            self.err(f"{path}.action", f"{act!r}; allowed: suspend, end")
+        out["action"] = act
+        lo, hi = out.get("p_min_mpa"), out.get("p_max_mpa")
+        if lo is not None and hi is not None:
+            if lo >= hi:
+                self.err(path, f"p_min_mpa = {lo:g} must be below p_max_mpa = {hi:g}")
+            elif out["hysteresis_mpa"] * 2 >= hi - lo:
+                self.err(
+                    f"{path}.hysteresis_mpa",
+                    f"{out['hysteresis_mpa']:g} MPa; allowed: below half the window "
+                    f"({(hi - lo) / 2:g} MPa)",
+                )
         return out
 
     def _staircase(self, p: str, item: Mapping[str, Any]) -> None:
@@ -464,6 +543,12 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         )
     streams = c.streams("streams", data.get("streams", {}))
     steps = c.steps("steps", data.get("steps"))
+    if any("interlock" in s.params for s in steps) and stack_area_of(cell) is None:
+        c.err(
+            "cell.stack_area_m2",
+            "missing; a step has a pressure interlock, so the stack area is needed "
+            "(stack_area_m2 or stack_diameter_m)",
+        )
     uses_density = any(any(k.endswith("_a_m2") for k in s.params) for s in steps)
     if uses_density and "area_m2" not in cell:
         c.err("cell.area_m2", "missing; steps give currents in A/m² so the cell area is needed")

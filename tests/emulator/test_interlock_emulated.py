@@ -1,0 +1,126 @@
+"""The pressure interlock on the emulated board: the press is opened under a running
+waveform (the plant's stack force leaves the load cell), the board suspends the current on
+the very load reading that left the window and resumes when the press closes; with
+action "end" from a protocol file the step ends with cause pressure and the run goes on."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from host_sdk.client import Block, Cutoffs, Rig
+from host_sdk.interlock import set_pressure_interlock
+from host_sdk.protocols import parse_protocol, run_protocol
+from protocol import defs
+
+URL = "emu://nak50_pulsed?seed=5&load_sps=80&fbg_hz=1"
+STACK_M2 = 1.131e-4  # the scenario's 10 MPa on 1.131 cm²
+
+
+def _until(rig: Rig, t_dev_s: float) -> None:
+    deadline = time.monotonic() + 60
+    while rig.device_time_s < t_dev_s:
+        assert time.monotonic() < deadline, "device time stopped"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def rig() -> Rig:
+    try:
+        r = Rig.open(URL)
+    except Exception as e:  # pragma: no cover - environment without MicroPython
+        pytest.skip(f"emulated board cannot start here: {e}")
+    yield r
+    r.close()
+
+
+def test_open_press_suspends_on_the_reading_that_left_the_window_and_resumes(rig: Rig) -> None:
+    blocks: list[Block] = []
+    rig.on_block(blocks.append)
+    rig.configure_stream("load", rate_hz=80)
+    rig.configure_stream("elec", rate_hz=100)
+    rig.set_streaming(True)
+    set_pressure_interlock(
+        rig, p_min_mpa=9.0, p_max_mpa=11.0, hysteresis_mpa=0.2, stack_area_m2=STACK_M2
+    )
+    mark = rig.event_mark()
+    rig.constant_current(current_a=2e-4, cutoffs=Cutoffs(max_duration_s=6.0))
+    t0 = rig.device_time_s
+    _until(rig, t0 + 2.0)
+    t_open = rig.device_time_s  # the board's clock is at least here when it gets the message
+    rig.emulator.open_press(True)
+    _until(rig, t_open + 1.5)
+    t_close = rig.device_time_s
+    rig.emulator.open_press(False)
+    end = rig.wait_event((defs.EV_WAVEFORM_END,), after=mark, timeout_s=60)
+    assert end is not None and end.cause == defs.CAUSE_DURATION
+    il = [e for e in rig.events[mark:] if e.code == defs.EV_INTERLOCK]
+    assert [(e.index, e.cause) for e in il] == [(1, defs.CAUSE_PRESSURE), (0, defs.CAUSE_PRESSURE)]
+    t_out, t_in = il[0].t_s, il[1].t_s
+    assert t_open <= t_out < t_close <= t_in
+    # truth from the load cell's own records (the force the plant put on it): the board
+    # acted on the first reading outside the window, and on the first one back in the band
+    load = [b for b in blocks if b.stream == "load"]
+    t_l = np.concatenate([b.t_s for b in load])
+    c_l = np.concatenate([b.records["counts"] for b in load]).astype(float)
+    field = next(f for f in rig.streams["load"].fields if f.name == "counts")
+    p_mpa = (c_l * field.scale + field.offset) / STACK_M2 / 1e6
+    run = (t_l >= t0) & (t_l < t_out)
+    assert run.sum() > 100 and ((p_mpa[run] >= 9.0) & (p_mpa[run] <= 11.0)).all()
+    k = int(np.argmin(np.abs(t_l - t_out)))
+    assert abs(t_l[k] - t_out) < 1e-3 and c_l[k] == il[0].value and p_mpa[k] < 9.0
+    away = (t_l > t_out) & (t_l < t_in)
+    assert not ((p_mpa[away] >= 9.2) & (p_mpa[away] <= 10.8)).any()
+    k = int(np.argmin(np.abs(t_l - t_in)))
+    assert abs(t_l[k] - t_in) < 1e-3 and 9.2 <= p_mpa[k] <= 10.8
+    elec = [b for b in blocks if b.stream == "elec"]
+    t_e = np.concatenate([b.t_s for b in elec])
+    st = np.concatenate([b.records["state"] for b in elec])
+    off = (t_e > t_out + 0.02) & (t_e < t_in - 0.02)
+    on = ((t_e > t0 + 0.1) & (t_e < t_out - 0.02)) | ((t_e > t_in + 0.02) & (t_e < end.t_s))
+    assert off.sum() > 100 and not (st[off] & defs.ELEC_OUTPUT_ON).any()
+    assert (st[on] & defs.ELEC_OUTPUT_ON).all()
+
+
+def test_protocol_step_ends_on_the_interlock_and_the_run_goes_on(rig: Rig) -> None:
+    import tomllib
+
+    proto = parse_protocol(
+        tomllib.loads(
+            """
+[cell]
+stack_diameter_m = 0.012
+[streams]
+load = { rate_hz = 80 }
+elec = { rate_hz = 50 }
+[[steps]]
+kind = "constant"
+current_a = 2e-4
+cutoff = { max_duration_s = 30.0 }
+interlock = { p_min_mpa = 9.0, p_max_mpa = 11.0, hysteresis_mpa = 0.2, action = "end" }
+[[steps]]
+kind = "rest"
+duration_s = 1.0
+"""
+        )
+    )
+
+    def on_step(i: int, _step: object) -> None:
+        if i == 0:  # open the press under the first step, a little later in device time
+            import threading
+
+            t = rig.device_time_s + 1.0
+
+            def later() -> None:
+                _until(rig, t)
+                rig.emulator.open_press(True)
+
+            threading.Thread(target=later, daemon=True).start()
+
+    res = run_protocol(rig, proto, on_step=on_step)
+    assert res.completed
+    assert [s.end_cause for s in res.steps] == ["pressure", "completed"]
+    assert res.steps[0].t_end_s - res.steps[0].t_start_s < 2.0
+    rig.emulator.open_press(False)
