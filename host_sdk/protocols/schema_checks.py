@@ -14,6 +14,8 @@ __all__ = ["Checker"]
 
 
 class Checker:
+    """Collects the errors of one file; the schema_* check functions report through it."""
+
     def __init__(self) -> None:
         self.errors: list[str] = []
 

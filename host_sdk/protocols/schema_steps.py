@@ -17,6 +17,7 @@ __all__ = ["check_steps"]
 
 
 def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]:
+    """The device-level steps of list `items` (repeats unrolled); errors go to `c`."""
     out: list[Step] = []
     if not isinstance(items, list) or not items:
         c.err(path, "needs at least one step ([[steps]] tables)")
