@@ -28,7 +28,7 @@ def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]
             c.err(p, "must be a table")
             continue
         kind = item.get("kind")
-        if kind not in STEP_KINDS:
+        if not isinstance(kind, str) or kind not in STEP_KINDS:
             c.err(f"{p}.kind", f"{kind!r} is not a step kind; allowed: {', '.join(STEP_KINDS)}")
             continue
         required, optional = STEP_KINDS[kind]
@@ -51,7 +51,12 @@ def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]
                 c.number(f"{p}.{key}", key, value)
                 params[key] = value
             elif key == "mass_kg":
-                if not isinstance(value, int | float) or not 0 <= value <= 1e4:
+                # a TOML true is not a mass (bool is an int in Python)
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not 0 <= value <= 1e4
+                ):
                     c.err(
                         f"{p}.mass_kg",
                         f"{value!r} out of range; allowed: a number in [0, 10000] kg",
@@ -103,8 +108,11 @@ def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]
 
 
 def _check_staircase(c: Checker, p: str, item: Mapping[str, Any]) -> None:
-    a = all(k in item for k in ("start_a", "step_a", "stop_a"))
-    am2 = all(k in item for k in ("start_a_m2", "step_a_m2", "stop_a_m2"))
+    in_a = [k in item for k in ("start_a", "step_a", "stop_a")]
+    in_am2 = [k in item for k in ("start_a_m2", "step_a_m2", "stop_a_m2")]
+    # one unit, complete and alone: a stray field of the other unit would be sent instead
+    a = all(in_a) and not any(in_am2)
+    am2 = all(in_am2) and not any(in_a)
     if a == am2:
         c.err(
             p,
