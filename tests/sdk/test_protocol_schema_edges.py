@@ -26,7 +26,8 @@ def test_a_kind_that_is_not_a_string_is_refused_not_a_crash() -> None:
 
 
 def test_a_boolean_mass_is_refused() -> None:
-    assert "steps[0].mass_kg" in _errors({"kind": "rest", "duration_s": 1.0, "mass_kg": True})
+    step = {"kind": "calibration_hold", "duration_s": 1.0, "mass_kg": True}
+    assert "steps[0].mass_kg" in _errors(step)
 
 
 def test_a_staircase_mixing_units_is_refused() -> None:
