@@ -3,6 +3,10 @@ planner's recommended fixed rest (seed 004's question, :func:`.planner.plan_rest
 
     rests = rest_decisions(rec)                      # one row per adaptive rest
     plot_rest_decisions(rests, "rests.png", planned_rest_s=plan.recommended_rest_s)
+
+`stressrig analyze` does this per step (host_sdk.recording.analyses.rests), with the
+planner's rest worked out from the film and the figure in the house style
+(host_sdk.analysis.figures.rests).
 """
 
 from __future__ import annotations
