@@ -92,7 +92,9 @@ def plot_rest_decisions(
             )
         ],
         p.parent,
-        planned=[] if planned_rest_s is None else [("planner's rest", planned_rest_s)],
+        planned=[]
+        if planned_rest_s is None
+        else [(f"planner's rest {planned_rest_s:.2g} s", planned_rest_s)],
         xlabel="rest number",
         name=p.stem,
         caption=caption,

@@ -170,3 +170,40 @@ def test_a_recording_without_a_protocol_gets_its_steps_from_the_commands(
     assert (n["count"], n["after_pulses"]["count"]) == (6, 5)
     why = {r["analysis"]: r["reason"] for r in s["refused"]}
     assert "no electrode area" in why["planner's recommended rest"]
+
+
+def test_several_series_share_one_legend_entry_for_the_maximum(tmp_path: Path) -> None:
+    from host_sdk.analysis.figures.rests import RestSeries, SingleRest, plot_rest_lengths
+
+    x = np.arange(1.0, 31.0)
+    settled = np.arange(30) % 7 != 3
+    series = [RestSeries(f"step {k}", x, np.full(30, 5.0 + k), settled, 8.0) for k in (1, 3, 5)]
+    with pytest.MonkeyPatch.context() as mp:
+        import matplotlib.axes
+
+        labels: list[list[str]] = []
+        real = matplotlib.axes.Axes.legend
+
+        def spy(self, *a, **k):  # type: ignore[no-untyped-def]
+            leg = real(self, *a, **k)
+            labels.append([t.get_text() for t in leg.get_texts()])
+            return leg
+
+        mp.setattr(matplotlib.axes.Axes, "legend", spy)
+        fig = plot_rest_lengths(
+            series,
+            tmp_path,
+            single=[SingleRest("step 0", 30.0, True)],
+            planned=[("planner's fixed rest 4 s (step 1, 3, 5)", 4.0)],
+            formats=("png",),
+        )
+    assert Path(fig.png).stat().st_size > 10_000
+    (entries,) = labels
+    assert entries == [
+        "step 1",
+        "step 3",
+        "step 5",
+        "maximum reached",
+        "each series' median",
+        "planner's fixed rest 4 s (step 1, 3, 5)",
+    ]

@@ -87,29 +87,34 @@ def _series_panel(
         if len(series) == 1
         else list(plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(series))))
     )
+    one = len(series) == 1
     shown_max: set[float] = set()
     top = 0.0
+    any_max = False
     for s, c in zip(series, colors, strict=True):
         ok = np.asarray(s.settled, bool)
-        # one series: the legend tells settled from maximum; several: which series
-        dots, crosses = (
-            ("settled", "maximum reached")
-            if len(series) == 1
-            else (s.label, f"{s.label}: maximum reached")
-        )
         x, y = np.asarray(s.x, float), np.asarray(s.length_s, float)
         many = x.size > 60  # hundreds of pulses: small marks, no overdrawn block
-        ax.plot(x[ok], y[ok], "o", color=c, ms=1.5 if many else 3.0, label=dots)
+        # one series: the legend tells settled from maximum; several: a colour per series,
+        # and one shared entry for the crosses and for the median lines
+        ax.plot(
+            x[ok], y[ok], "o", color=c, ms=1.5 if many else 3.0, label="settled" if one else s.label
+        )
         if (~ok).any():
-            ax.plot(x[~ok], y[~ok], "x", color=c, ms=3.5, label=crosses)
+            any_max = True
+            ax.plot(x[~ok], y[~ok], "x", color=c, ms=3.5, label="maximum reached" if one else None)
             if s.max_s is not None and s.max_s not in shown_max:
                 ax.axhline(s.max_s, color="0.5", ls=":", lw=0.7)
                 shown_max.add(s.max_s)
         if y.size:
             med = float(np.median(y))
-            who = "board's median" if len(series) == 1 else f"{s.label}: median"
-            ax.axhline(med, color=c, ls="-", lw=0.5, alpha=0.6, label=f"{who} {med:.2g} s")
+            label = f"board's median {med:.2g} s" if one else None
+            ax.axhline(med, color=c, ls="-", lw=0.5, alpha=0.6, label=label)
             top = max(top, float(np.max(y)))
+    if not one:
+        if any_max:
+            ax.plot([], [], "x", color="k", ms=3.5, label="maximum reached")
+        ax.plot([], [], "-", color="0.3", lw=0.5, label="each series' median")
     styles = ["--", "-.", (0, (5, 1, 1, 1))]
     for k, (label, rest) in enumerate(planned):
         ax.axhline(rest, color="C3", ls=styles[k % len(styles)], lw=0.9, label=label)
@@ -119,7 +124,10 @@ def _series_panel(
     ax.set_ylim(0.0, 1.3 * top if top > 0 else 1.0)
     if title or lettered:
         ax.set_title(("(a) " if lettered else "") + title, loc="left")
-    ax.legend(loc="best", ncols=2 if len(series) + len(planned) > 3 else 1)
+    if one and len(planned) <= 1:
+        ax.legend(loc="best")
+    else:  # many entries: under the axes, where they hide no rest
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=2)
 
 
 def _single_panel(ax: Any, single: Sequence[SingleRest], lettered: bool) -> None:

@@ -125,7 +125,7 @@ def analyze(ctx: Context, report: Report) -> None:
     rows: list[dict[str, Any]] = []
     series: list[RestSeries] = []
     single: list[SingleRest] = []
-    planned: list[tuple[str, float]] = []
+    planned: dict[float, list[int]] = {}  # the planner's rest: the steps it is for
     in_pulses = np.zeros(len(rests), bool)
     for step in steps:
         mine = _in_step(rests, step)
@@ -154,9 +154,7 @@ def analyze(ctx: Context, report: Report) -> None:
                 report.refuse("planner's recommended rest", [step], plan)
             else:
                 row["planner"] = plan
-                label = f"planner's fixed rest {plan['recommended_rest_s']:.2g} s"
-                if label not in [p[0] for p in planned]:
-                    planned.append((label, float(plan["recommended_rest_s"])))
+                planned.setdefault(float(plan["recommended_rest_s"]), []).append(step.index)
         rows.append(row)
     numbers: dict[str, Any] = {
         **rests.summary(),
@@ -171,7 +169,14 @@ def analyze(ctx: Context, report: Report) -> None:
         series,
         ctx.out,
         single=single,
-        planned=planned,
+        planned=[
+            (
+                f"planner's fixed rest {rest:.2g} s"
+                + ("" if len(series) == 1 else f" (step {', '.join(map(str, ix))})"),
+                rest,
+            )
+            for rest, ix in planned.items()
+        ],
         title=_title(ctx, rows),
         caption=_caption(rows, numbers),
         footnote=ctx.footnote,
