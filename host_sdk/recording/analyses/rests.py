@@ -190,6 +190,8 @@ def _title(ctx: Context, rows: list[dict[str, Any]]) -> str:
     pulsed = [r for r in rows if r["kind"] == "adaptive_pulses"]
     if not pulsed or not pulsed[0].get("t_on_s") or "current_a" not in pulsed[0]:
         return "adaptive rests"
+    if len({(r.get("t_on_s"), r.get("current_a")) for r in pulsed}) > 1:
+        return "rests after pulses"  # series of different pulses: the legend names them
     r = pulsed[0]
     return f"rests after {r['t_on_s']:g} s pulses at {per_area(r['current_a'], ctx.area_m2)}"
 
