@@ -3,6 +3,10 @@ planner's recommended fixed rest (seed 004's question, :func:`.planner.plan_rest
 
     rests = rest_decisions(rec)                      # one row per adaptive rest
     plot_rest_decisions(rests, "rests.png", planned_rest_s=plan.recommended_rest_s)
+
+`stressrig analyze` does this per step (host_sdk.recording.analyses.rests), with the
+planner's rest worked out from the film and the figure in the house style
+(host_sdk.analysis.figures.rests).
 """
 
 from __future__ import annotations
@@ -63,23 +67,38 @@ def rest_decisions(rec: Any) -> RestDecisions:
 
 
 def plot_rest_decisions(
-    rests: RestDecisions, path: str | Path, *, planned_rest_s: float | None = None
+    rests: RestDecisions,
+    path: str | Path,
+    *,
+    planned_rest_s: float | None = None,
+    caption: str = "",
+    footnote: str = "",
 ) -> Path:
-    """Rest length chosen by the board per rest (settled: dots; maximum reached: crosses),
-    with the planner's recommended fixed rest as a line when given."""
-    from host_sdk.analysis.plots import STYLE, _save, plt
+    """Rest length chosen by the board per rest, in event order (settled: dots; maximum
+    reached: crosses), with the planner's recommended fixed rest as a line when given; in
+    the house style (host_sdk.analysis.figures.rests), written to `path` (its suffix
+    names the format). `stressrig analyze` draws the same per step, with the planner's
+    rest worked out from the film."""
+    from host_sdk.analysis.figures.rests import RestSeries, plot_rest_lengths
 
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(3.5, 2.6))
-        k = np.arange(len(rests))
-        s = rests.settled
-        ax.plot(k[s], rests.length_s[s], ".", ms=3, label="settled (|dV/dt| criterion)")
-        if (~s).any():
-            ax.plot(k[~s], rests.length_s[~s], "x", ms=4, label="maximum reached")
-        if planned_rest_s is not None:
-            ax.axhline(planned_rest_s, ls="--", lw=0.8, color="k", label="planner's rest")
-        ax.set_xlabel("rest number")
-        ax.set_ylabel("rest length (s)")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="best")
-        return _save(fig, path)
+    p = Path(path)
+    fig = plot_rest_lengths(
+        [
+            RestSeries(
+                "",
+                np.arange(1, len(rests) + 1.0),
+                rests.length_s,
+                rests.settled,
+            )
+        ],
+        p.parent,
+        planned=[]
+        if planned_rest_s is None
+        else [(f"planner's rest {planned_rest_s:.2g} s", planned_rest_s)],
+        xlabel="rest number",
+        name=p.stem,
+        caption=caption,
+        footnote=footnote,
+        formats=(p.suffix.lstrip(".") or "png",),
+    )
+    return Path(fig.png)

@@ -20,6 +20,7 @@ def add_parsers(sub: Any) -> None:
         "analyze",
         "Analyse a recording step by step: for each protocol step the analyses that apply "
         "(pulse trains: critical stripping capacity vs rest with the planner's prediction; "
+        "adaptive rests: the rest lengths the board chose vs the planner's fixed rest; "
         "a staircase: the critical current density; GITT: D per pulse; galvanostatic "
         "steps: stack pressure vs normalized capacity; FBG: strain, stress, temperature), "
         "figures as PNG, PDF and SVG, and summary.json. Says which step gave which number, "

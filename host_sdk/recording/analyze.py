@@ -5,6 +5,9 @@ each step gets the analyses that apply to it (host_sdk.recording.analyses):
 
 - pulse trains: critical stripping capacity vs rest (seed 004 Fig. 4c), the planner's
   prediction and the theoretical limit beside it, and every series' voltage;
+- adaptive rests and pulses: the length of each rest the board chose (settled or at its
+  maximum) against the planner's recommended fixed rest, and the critical capacity of a
+  series its cutoff ended;
 - a staircase: the critical current density;
 - GITT: D per pulse against the state of charge;
 - galvanostatic (constant-current) steps: stack pressure vs normalized capacity per

@@ -26,6 +26,8 @@ _KIND_OF_COMMAND = {
     defs.CMD_PULSE_TRAIN: "pulse_train",
     defs.CMD_STAIRCASE: "staircase",
     defs.CMD_GITT: "gitt",
+    defs.CMD_ADAPTIVE_REST: "adaptive_rest",
+    defs.CMD_ADAPTIVE_PULSES: "adaptive_pulses",
 }
 
 

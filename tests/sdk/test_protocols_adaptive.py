@@ -4,6 +4,7 @@ board's rest_end decisions."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,42 @@ def test_cli_runs_adaptive_rests_and_records_the_decisions(tmp_path: Path) -> No
     assert rests.summary()["length_s"]["total"] == pytest.approx(float(lengths.sum()))
     png = plot_rest_decisions(rests, tmp_path / "rests.png", planned_rest_s=5.0)
     assert png.stat().st_size > 1000
+
+
+def test_analyze_shows_the_rests_the_board_chose_and_the_critical_capacity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A few pulses at 1.8 mA cm⁻² reach 3 V on the emulated NaK cell (about 100 s of device
+    time), then a rest whose criterion cannot hold within its 2 s maximum."""
+    proto = tmp_path / "adaptive_cut.toml"
+    proto.write_text(
+        "[cell]\narea_m2 = 3.85e-5\n"
+        "[streams]\nelec = { rate_hz = 100 }\nfbg = { enabled = false }\n"
+        '[[steps]]\nkind = "adaptive_pulses"\ncurrent_a_m2 = 18.0\nt_on_s = 1.0\ncount = 40\n'
+        "settle = { dvdt_v_per_s = 5e-4, hold_s = 0.5, min_s = 0.2, max_s = 20.0 }\n"
+        "cutoff = { v_max_v = 3.0 }\n"
+        '[[steps]]\nkind = "adaptive_rest"\n'
+        "settle = { dvdt_v_per_s = 1e-5, hold_s = 1.0, max_s = 2.0 }\n"
+    )
+    rec, out = tmp_path / "cut.h5", tmp_path / "cut_analysis"
+    assert cli.main(["run", str(proto), "--port", URL, "--out", str(rec), "--no-progress"]) == 0
+    assert cli.main(["analyze", str(rec), "--out", str(out), "--formats", "png"]) == 0
+    assert "adaptive rests:" in capsys.readouterr().out
+    n = json.loads((out / "summary.json").read_text())["adaptive_rests"]
+    pulses, last = n["series"]
+    assert pulses["end_cause"] == "v_max" and 2 <= pulses["count"] < 40
+    assert pulses["settled"] == pulses["count"]
+    assert all(0.2 <= pulses["length_s"][k] <= 20.0 for k in ("min", "max"))
+    assert last["count"] == 1 and last["at_max"] == 1
+    assert last["length_s"]["max"] == pytest.approx(2.0, abs=0.02)
+    assert (n["count"], n["at_max"]) == (pulses["count"] + 1, 1)
+    area = 3.85e-5
+    assert pulses["critical_capacity_mah_cm2"] == pytest.approx(pulses["charge_c"] / area / 36_000)
+    # the scenario's film in the planner: fixed rests as long as the board's median give
+    # the capacity the board measured with its own rests
+    planner = pulses["planner"]
+    assert "emulated scenario's film" in planner["film"] and planner["recommended_rest_s"] > 0
+    assert planner["capacity_at_median_rest_mah_cm2"] == pytest.approx(
+        pulses["critical_capacity_mah_cm2"], rel=0.25
+    )
+    assert (out / "rest_decisions.png").stat().st_size > 10_000

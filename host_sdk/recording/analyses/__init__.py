@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import fbg, galvanostatic, gitt, staircase, stripping
+from . import fbg, galvanostatic, gitt, rests, staircase, stripping
 from .common import Context, Report
 
 ANALYSES: list[tuple[str, Callable[[Context, Report], None]]] = [
     ("pulsed stripping", stripping.analyze),
+    ("adaptive rests", rests.analyze),
     ("staircase", staircase.analyze),
     ("gitt", gitt.analyze),
     ("pressure vs normalized capacity", galvanostatic.analyze),
@@ -24,6 +25,7 @@ __all__ = [
     "fbg",
     "galvanostatic",
     "gitt",
+    "rests",
     "staircase",
     "stripping",
 ]
