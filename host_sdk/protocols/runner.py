@@ -212,6 +212,13 @@ def run_protocol(
             clear_interlock(rig)
         except RigError:
             pass
+    if any("derate" in s.params for s in protocol.steps) and not rig.link_lost:
+        from host_sdk.derate import clear_derating
+
+        try:  # as the interlock: the derating belonged to this protocol's steps
+            clear_derating(rig)
+        except RigError:
+            pass
     if recorder is not None and hasattr(recorder, "set_outcome"):
         recorder.set_outcome(result.outcome)
     return result
@@ -245,11 +252,17 @@ def _run(
     first_mark = rig.event_mark()
     results: list[StepResult] = []
     armed = False  # a pressure interlock is set on the board
+    derating = False  # a pressure-rate derating is set on the board
     for i, step in enumerate(protocol.steps):
         where: dict[str, Any] = {"step_index": i, "step_path": step.path, "step_label": step.label}
         if step.streams:
             _configure_streams(rig, step.streams)
         armed = _interlock(rig, protocol, step, armed)
+        if derating or "derate" in step.params:
+            from host_sdk.derate import apply_step_derating
+
+            dr = step.params.get("derate")
+            derating = apply_step_derating(rig, dr, protocol.stack_area_m2, derating)
         if on_step is not None:
             on_step(i, step)
         if step.fresh_cell:

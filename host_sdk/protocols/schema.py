@@ -39,6 +39,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from host_sdk.protocols.derate_schema import DERATE_RANGES, check_derate
+
 __all__ = [
     "CURRENT_KINDS",
     "STEP_KINDS",
@@ -84,12 +86,14 @@ _RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "p_min_mpa": (-1000.0, 1000.0, True, "MPa", False),
     "p_max_mpa": (-1000.0, 1000.0, True, "MPa", False),
     "hysteresis_mpa": (0.0, 1000.0, True, "MPa", False),
+    **DERATE_RANGES,
 }
 SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
 # any step may carry a pressure interlock (host_sdk/interlock.py): a stack-pressure window
 # { p_min_mpa, p_max_mpa, hysteresis_mpa = 0, action = "suspend" | "end" } (needs the
 # [cell] stack area)
-_LOOPS = ("interlock",)
+# a current step may carry a derating by pressure rate (host_sdk/protocols/derate_schema.py)
+_LOOPS = ("interlock", "derate")
 INTERLOCK_FIELDS = ("p_min_mpa", "p_max_mpa", "hysteresis_mpa", "action")
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
@@ -388,6 +392,8 @@ class _Checker:
                 params["settle"] = self.settle(f"{p}.settle", item["settle"])
             if "interlock" in item:
                 params["interlock"] = self.interlock(f"{p}.interlock", item["interlock"])
+            if "derate" in item:
+                params["derate"] = check_derate(self, f"{p}.derate", item["derate"], kind)
             if kind in ("constant", "pulse_train", "gitt", "adaptive_pulses"):
                 has = [c for c in ("current_a", "current_a_m2") if c in item]
                 if len(has) != 1:
@@ -543,10 +549,12 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         )
     streams = c.streams("streams", data.get("streams", {}))
     steps = c.steps("steps", data.get("steps"))
-    if any("interlock" in s.params for s in steps) and stack_area_of(cell) is None:
+    loops = [k for k in ("interlock", "derate") if any(k in s.params for s in steps)]
+    if loops and stack_area_of(cell) is None:
+        what = "a pressure interlock" if loops[0] == "interlock" else "a pressure-rate derating"
         c.err(
             "cell.stack_area_m2",
-            "missing; a step has a pressure interlock, so the stack area is needed "
+            f"missing; a step has {what}, so the stack area is needed "
             "(stack_area_m2 or stack_diameter_m)",
         )
     uses_density = any(any(k.endswith("_a_m2") for k in s.params) for s in steps)
