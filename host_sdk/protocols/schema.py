@@ -39,6 +39,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from host_sdk.protocols.conditions import (
+    MAX_EXPANDED,
+    apply_until,
+    check_until,
+    for_each_items,
+)
 from host_sdk.protocols.derate_schema import DERATE_RANGES, check_derate
 
 __all__ = [
@@ -93,7 +99,8 @@ SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
 # { p_min_mpa, p_max_mpa, hysteresis_mpa = 0, action = "suspend" | "end" } (needs the
 # [cell] stack area)
 # a current step may carry a derating by pressure rate (host_sdk/protocols/derate_schema.py)
-_LOOPS = ("interlock", "derate")
+# and any step an `until` (host_sdk/protocols/conditions.py)
+_LOOPS = ("interlock", "derate", "until")
 INTERLOCK_FIELDS = ("p_min_mpa", "p_max_mpa", "hysteresis_mpa", "action")
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
@@ -110,6 +117,9 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("start_a", "step_a", "stop_a", "start_a_m2", "step_a_m2", "stop_a_m2", "cutoff"),
     ),
     "repeat": (("count", "steps"), ()),
+    # conditional blocks (host_sdk/protocols/conditions.py): `until` on repeat/for_each ends
+    # the block; for_each runs its steps once per value of `field`
+    "for_each": (("field", "values", "steps"), ()),
     # closed loops on the board: rests that end when |dV/dt| stayed below settle.dvdt_v_per_s
     # for settle.hold_s (settle = { dvdt_v_per_s, max_s, hold_s, min_s, window_s })
     "adaptive_rest": (("settle",), ()),
@@ -144,6 +154,9 @@ class Step:
     label: str = ""
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: str = ""  # where it came from in the file, e.g. steps[2].steps[0]
+    # (block path, iteration) of the repeat/for_each blocks with an `until` around this
+    # copy of the step (and the blocks around those), outermost first
+    tags: tuple[tuple[str, int], ...] = ()
 
     @property
     def cutoff(self) -> dict[str, float]:
@@ -197,6 +210,7 @@ class Protocol:
     steps: list[Step]  # expanded: repeats unrolled
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, dict[str, float]] = field(default_factory=dict)  # path -> its until
 
     fbg: dict[str, Any] = field(default_factory=dict)
 
@@ -272,6 +286,7 @@ def stack_area_of(cell: Mapping[str, Any]) -> float | None:
 class _Checker:
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.blocks: dict[str, dict[str, float]] = {}
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{path}: {msg}")
@@ -351,14 +366,11 @@ class _Checker:
             for r in required:
                 if r not in item:
                     self.err(f"{p}.{r}", f"missing (required for {kind})")
-            if kind == "repeat":
-                n = self.number(f"{p}.count", "count", item.get("count", 1))
+            if kind in ("repeat", "for_each"):
                 if depth > 3:
                     self.err(p, "repeats nested more than 4 deep")
                     continue
-                inner = self.steps(f"{p}.steps", item.get("steps"), depth + 1)
-                for _ in range(int(n or 1)):
-                    out.extend(inner)
+                out.extend(self._block(p, kind, item, depth))
                 continue
             params: dict[str, Any] = {}
             for key, value in item.items():
@@ -417,8 +429,40 @@ class _Checker:
                 self.err(f"{p}.label", f"{label!r} must be a string")
                 label = ""
             streams = self.streams(f"{p}.streams", item["streams"]) if "streams" in item else {}
-            out.append(Step(kind, params, label, streams, p))
+            step = Step(kind, params, label, streams, p)
+            if "until" in item:
+                until = check_until(self, f"{p}.until", item["until"], False)
+                step = apply_until(self, f"{p}.until", step, until, False)
+            out.append(step)
         return out
+
+    def _block(self, p: str, kind: str, item: Mapping[str, Any], depth: int) -> list[Step]:
+        """A repeat (count times) or for_each (once per value), with its `until`."""
+        until = check_until(self, f"{p}.until", item["until"], True) if "until" in item else None
+        if kind == "repeat":
+            n = self.number(f"{p}.count", "count", item.get("count", 1))
+            inner = self.steps(f"{p}.steps", item.get("steps"), depth + 1)
+            if until:
+                inner = [apply_until(self, f"{p}.until", s, until, True) for s in inner]
+            iterations = [inner] * int(n or 1)
+        else:
+            sets = for_each_items(self, p, item, STEP_KINDS)
+            if sets is None:
+                return []
+            iterations = [self.steps(f"{p}.steps", s, depth + 1) for s in sets]
+            if until:
+                iterations = [
+                    [apply_until(self, f"{p}.until", s, until, True) for s in it]
+                    for it in iterations
+                ]
+        if until is not None:
+            self.blocks[p] = until
+        if until is None and not any(s.tags for it in iterations for s in it):
+            return [s for it in iterations for s in it]
+        if sum(len(it) for it in iterations) > MAX_EXPANDED:
+            self.err(p, f"more than {MAX_EXPANDED} steps once unrolled; lower count")
+            return []
+        return [replace(s, tags=((p, k),) + s.tags) for k, it in enumerate(iterations) for s in it]
 
     def settle(self, path: str, table: Any) -> dict[str, float]:
         """The `settle` table of an adaptive rest: dvdt_v_per_s and max_s required."""
@@ -561,7 +605,7 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
     if uses_density and "area_m2" not in cell:
         c.err("cell.area_m2", "missing; steps give currents in A/m² so the cell area is needed")
     if c.errors:
-        raise ProtocolError(source, c.errors)
+        raise ProtocolError(source, list(dict.fromkeys(c.errors)))  # for_each repeats them
     return Protocol(
         name=str(name),
         description=str(head.get("description", "")),
@@ -569,6 +613,7 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         safety=dict(safety),
         streams=streams,
         steps=steps,
+        blocks=dict(c.blocks),
         source=source,
         raw=dict(data),
         fbg=dict(fbg),
