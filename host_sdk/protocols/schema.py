@@ -22,7 +22,10 @@
     cutoff = { v_max_v = 3.0 }     # v_min_v, v_max_v, max_charge_c, max_duration_s
 
 Step kinds: rest, constant, pulse_train, staircase, gitt, calibration_hold, repeat (with
-`count` and nested `steps`). Any step may carry `streams` (rates applied before it), a
+`count` and nested `steps`), for_each (nested `steps` once per value of `field`), and the
+board's closed loops adaptive_rest, adaptive_pulses. A step or block may end `until` a
+condition (host_sdk.protocols.conditions); a step may carry an `interlock`, a current step
+a `derate` (host_sdk.protocols.derate_schema). Any step may carry `streams` (rates applied before it), a
 `label`, and `fresh_cell = true`: the step starts on a new cell (an emulated board resets
 its simulated cell; on a real rig the run pauses and asks the operator; see
 host_sdk.protocols.fresh_cell). Every error names the field (as a path like

@@ -91,6 +91,14 @@ def test_next_step_skips_the_rest_of_the_block_when_its_condition_holds() -> Non
     assert j == 9 and note is not None and note.startswith("steps[0] until held (v_max")
     # a fresh inner instance counts its charge from zero
     assert next_step(p, 6, "duration", 0.2, acc) == (7, None)
+    # a block's pressure condition: a step ended by its ending interlock
+    q = _p(
+        '[[steps]]\nkind = "repeat"\ncount = 4\nuntil = { p_max_mpa = 12.0 }\n'
+        '[[steps.steps]]\nkind = "rest"\nduration_s = 1\n'
+    )
+    assert q.steps[0].params["interlock"]["action"] == "end"
+    assert next_step(q, 0, "completed", 0.0, {}) == (1, None)
+    assert next_step(q, 1, "pressure", 0.0, {})[0] == 4
 
 
 @pytest.mark.parametrize(
