@@ -99,7 +99,9 @@ def test_cli_run_derates_on_the_plants_creep_for_its_step_only(tmp_path: Path) -
     assert len(der) == 1 and der[0]["index"] == 1 and der[0]["cause"] == defs.CAUSE_PRESSURE_RATE
     steps = rec.steps
     t_der = float(der[0]["t_dev_s"])
-    assert float(steps[0]["t_start_s"]) < t_der < float(steps[0]["t_start_s"]) + 2.0
+    # armed before the step's waveform: with a slow host the window can fill (and the
+    # board derate) before the waveform starts; never later than a window into the step
+    assert t_der < float(steps[0]["t_start_s"]) + 2.0
     # the board's estimate is the creep's rate (counts/s; the load span is 0.2 mN a count)
     rate_mpa = abs(float(der[0]["value"])) * 0.0002037 / 1.131e-4 / 1e6
     assert 1.5e-4 < rate_mpa < 3.5e-4, rate_mpa
