@@ -25,9 +25,9 @@ Step kinds: rest, constant, pulse_train, staircase, gitt, calibration_hold, repe
 `count` and nested `steps`), for_each (nested `steps` once per value of `field`), and the
 board's closed loops adaptive_rest, adaptive_pulses. A step or block may end `until` a
 condition (host_sdk.protocols.conditions); a step may carry an `interlock`, a current step
-a `derate` (host_sdk.protocols.derate_schema). Any step may carry `streams` (rates applied before it), a
-`label`, and `fresh_cell = true`: the step starts on a new cell (an emulated board resets
-its simulated cell; on a real rig the run pauses and asks the operator; see
+a `derate` (host_sdk.protocols.derate_schema). Any step may carry `streams` (rates applied
+before it), a `label`, and `fresh_cell = true`: the step starts on a new cell (an emulated
+board resets its simulated cell; on a real rig the run pauses and asks the operator; see
 host_sdk.protocols.fresh_cell). Every error names the field (as a path like
 `steps[2].t_on_s`), the value, and the allowed range; all errors of a file are reported
 together.
