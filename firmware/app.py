@@ -87,6 +87,7 @@ class App:
         )
         self.commands = Commands(self)
         self.interlock = None  # stack-pressure window: made by the first SET_INTERLOCK
+        self.derate = None  # current derating by pressure rate: made by the first SET_DERATE
         self.gc_slack_us = int(definition.get("gc_slack_us", GC_SLACK_US))
         self.gc_due = False
         self.gc_since = 0
@@ -223,6 +224,9 @@ class App:
         il = self.interlock
         if il is not None:
             il.step(wfm, now, smp)
+        dr = self.derate
+        if dr is not None:
+            dr.step(wfm, smp)
         if wfm.running:
             wfm.tick(now, fresh & 4)
         safety = self.safety

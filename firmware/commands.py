@@ -205,6 +205,10 @@ class Commands:
             from firmware.loops.interlock_cmd import set_interlock  # closed loops (issue 14)
 
             return set_interlock(app, a)
+        if cmd_id == defs.CMD_SET_DERATE:
+            from firmware.loops.derate_cmd import set_derate  # closed loops (issue 14)
+
+            return set_derate(app, a)
         if cmd_id == defs.CMD_STOP:
             app.waveform.stop(defs.CAUSE_HOST_STOP)
             app.source.off()

@@ -40,6 +40,7 @@ _CARRY_BITS = const(20)
 _CARRY_MASK = const(0xFFFFF)
 _M30 = const(0x3FFFFFFF)
 _ZERO = (0, 0)
+_FULL = const(1024)
 
 
 def split_us(us):
@@ -134,6 +135,7 @@ class Waveform:
         self.suspended = False  # the pressure interlock paused it (firmware/loops/interlock.py)
         self.t_susp = 0
         self.code_on = 0  # the setpoint code of the current on phase (to resume it)
+        self.scale_q = _FULL  # amplitude scale / 1024 (current derating by pressure rate)
 
     # ---- control -----------------------------------------------------------------------
     def start(self, plan, now):
@@ -286,7 +288,12 @@ class Waveform:
         src = self.source
         if on:
             self.code_on = code
-            src.set_code(code)
+            q = self.scale_q
+            if q != _FULL:  # derated (firmware/loops/derate.py): scale about the zero code
+                z = src.zero_code
+                src.set_code(z + (((code - z) * q) >> 10))
+            else:
+                src.set_code(code)
             src.enable(True)
             # Reuse the float made when the command was validated: on ports with boxed
             # floats a fresh one per pulse edge would allocate. Staircase steps change the
@@ -296,12 +303,20 @@ class Waveform:
             st = defs.ELEC_OUTPUT_ON
             if self.plan.kind == PULSE or self.plan.kind == STAIRCASE:
                 st |= defs.ELEC_PULSE_ON
+            if q != _FULL:
+                st |= defs.ELEC_DERATED
             self.sampler.elec_state = st
         else:
             src.enable(False)
             self.setpoint_a = 0.0
             self.sampler.elec_state = 0
         self.on = on
+
+    def set_scale(self, q):
+        """Amplitude scale q / 1024 from now on (derating); a flowing current changes now."""
+        self.scale_q = q
+        if self.running and self.on and not self.suspended:
+            self._output(True, self.code_on)
 
     def _edge(self, amps):
         self._event(defs.EV_EDGE, 0, self.index & 0xFFFF, amps)

@@ -82,6 +82,7 @@ LOAD_SATURATED = const(0x04)  # the ADC is at its full scale (0x7FFFFF / 0x80000
 ELEC_OUTPUT_ON = const(0x01)
 ELEC_PULSE_ON = const(0x02)
 ELEC_COMPLIANCE = const(0x04)
+ELEC_DERATED = const(0x08)  # the current flows scaled down by the pressure-rate derating
 TEMP_OPEN = const(0x01)  # flagged through raw == 0 or 0xFFFF; temp_mdegc is then 0
 
 # ---- commands ------------------------------------------------------------------------
@@ -140,6 +141,7 @@ CMD_RESET = const(0x18)
 CMD_ADAPTIVE_REST = const(0x30)
 CMD_ADAPTIVE_PULSES = const(0x31)
 CMD_SET_INTERLOCK = const(0x32)
+CMD_SET_DERATE = const(0x33)
 
 # adaptive rest criterion (firmware/loops/adaptive_rest.py): the rest ends once |dV/dt|
 # stayed at or below dvdt_v_per_s for hold_us, not before min_rest_us, at the latest at
@@ -197,6 +199,14 @@ COMMANDS = {
         "Bfff",
         ("action", "f_min_n", "f_max_n", "hysteresis_n"),
     ),
+    # current derating by stack-force rate (firmware/loops/derate.py): action 0 off, 1 on;
+    # least-squares slope over window_n load readings; scaled by `scale` while |dF/dt| >
+    # limit_n_per_s, back to full once it is < resume_n_per_s
+    CMD_SET_DERATE: (
+        "set_derate",
+        "BHfff",
+        ("action", "window_n", "limit_n_per_s", "resume_n_per_s", "scale"),
+    ),
 }
 
 # NACK reasons
@@ -238,6 +248,9 @@ EV_REST_END = const(9)
 # the pressure interlock: index 1 left the window (cause pressure or sensor_fault), 0 back
 # inside (cause pressure); value: the load-cell counts
 EV_INTERLOCK = const(10)
+# current derating: index 1 derated (cause pressure_rate or sensor_fault), 0 back to full
+# (cause pressure_rate); value: the force-rate estimate in load-cell counts/s
+EV_DERATE = const(11)
 EVENT_NAMES = {
     EV_BOOT: "boot",
     EV_WAVEFORM_START: "waveform_start",
@@ -249,6 +262,7 @@ EVENT_NAMES = {
     EV_STREAMING: "streaming",
     EV_REST_END: "rest_end",
     EV_INTERLOCK: "interlock",
+    EV_DERATE: "derate",
 }
 
 CAUSE_NONE = const(0)
@@ -267,6 +281,7 @@ CAUSE_SENSOR_FAULT = const(12)
 CAUSE_BOOT = const(13)
 CAUSE_SETTLED = const(14)  # an adaptive rest's dV/dt criterion held
 CAUSE_PRESSURE = const(15)  # the stack force left the interlock window
+CAUSE_PRESSURE_RATE = const(16)  # the stack force changed faster than the derating limit
 CAUSE_NAMES = {
     CAUSE_NONE: "none",
     CAUSE_COMPLETED: "completed",
@@ -284,6 +299,7 @@ CAUSE_NAMES = {
     CAUSE_BOOT: "boot",
     CAUSE_SETTLED: "settled",
     CAUSE_PRESSURE: "pressure",
+    CAUSE_PRESSURE_RATE: "pressure_rate",
 }
 
 # ---- status --------------------------------------------------------------------------
@@ -312,3 +328,10 @@ LOG_DEBUG = const(10)
 LOG_INFO = const(20)
 LOG_WARNING = const(30)
 LOG_ERROR = const(40)
+
+import sys as _sys  # noqa: E402
+
+if _sys.implementation.name == "micropython":
+    # these name tables are for hosts: a board frees them (heap) and never reads them
+    del MESSAGE_NAMES, NACK_NAMES, EVENT_NAMES, STATE_NAMES
+del _sys

@@ -14,23 +14,19 @@ from protocol import defs
 _CMD_FMT = {}  # cmd_id -> "<" + argument format
 _CMD_SIZE = {}  # cmd_id -> argument bytes
 _CMD_FIELD_FMTS = {}  # cmd_id -> tuple of one-value formats ("<f", ...)
-_CMD_FIELD_OFFS = {}  # cmd_id -> tuple of byte offsets of each argument
 _ONE = {}
 for _cid in defs.COMMANDS:
     _args = defs.COMMANDS[_cid][1]
-    _CMD_FMT[_cid] = "<" + _args
-    _CMD_SIZE[_cid] = struct.calcsize("<" + _args)
+    if _args not in _ONE:  # commands with the same arguments share one format string
+        _ONE[_args] = "<" + _args
+    _CMD_FMT[_cid] = _ONE[_args]
+    _CMD_SIZE[_cid] = struct.calcsize(_ONE[_args])
     _fmts = []
-    _offs = []
-    _o = 0
     for _ch in _args:
         if _ch not in _ONE:  # one string per code, shared by every command (RAM on boards)
             _ONE[_ch] = "<" + _ch
         _fmts.append(_ONE[_ch])
-        _offs.append(_o)
-        _o += struct.calcsize(_ONE[_ch])
     _CMD_FIELD_FMTS[_cid] = tuple(_fmts)
-    _CMD_FIELD_OFFS[_cid] = tuple(_offs)
 
 
 def command_format(cmd_id):
@@ -75,13 +71,14 @@ def pack_ack(buf, offset, cmd_seq, cmd_id, applied):
     size = _CMD_SIZE[cmd_id]
     if applied:
         fmts = _CMD_FIELD_FMTS[cmd_id]
-        offs = _CMD_FIELD_OFFS[cmd_id]
         n = len(fmts)
         if len(applied) != n:
             raise ValueError("applied values do not match the command")
         i = 0
-        while i < n:
-            struct.pack_into(fmts[i], buf, base + offs[i], applied[i])
+        while i < n:  # offsets summed here, not stored per command (RAM on boards)
+            f = fmts[i]
+            struct.pack_into(f, buf, base, applied[i])
+            base += struct.calcsize(f)
             i += 1
     else:
         i = 0

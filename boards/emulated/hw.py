@@ -127,6 +127,11 @@ class Hardware:
             elif k == "applied_mass_kg":
                 # known masses on the load cell (calibration): m * g on top of the stack
                 self.plant.applied_n = float(v) * 9.80665
+            elif k == "force_ramp":
+                # [N/s, t0_us, t1_us]: the press ramps its force (a known rate step)
+                self.plant.ramp_n_per_s = float(v[0])
+                self.plant.ramp_t0_s = int(v[1]) * 1e-6
+                self.plant.ramp_t1_s = int(v[2]) * 1e-6
             elif k == "press_open":
                 # the load cell out of the stack's force path (calibration fixture)
                 self.plant.press_open = bool(v)
@@ -149,6 +154,9 @@ class Hardware:
         new.t_amb0 = old.t_amb0
         new.applied_n = old.applied_n
         new.press_open = old.press_open
+        new.ramp_n_per_s = old.ramp_n_per_s
+        new.ramp_t0_s = old.ramp_t0_s
+        new.ramp_t1_s = old.ramp_t1_s
         new.advance(t)  # the new cell's clock is the device clock; no charge passed yet
         new.t_edge = t
         new.film.set_flux(0.0, t)  # its film is uniform from now on

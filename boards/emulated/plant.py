@@ -169,6 +169,11 @@ class Plant:
         # cell add m*g to what it reads; an opened press takes the stack's force off it
         self.applied_n = 0.0
         self.press_open = False
+        # a force ramp of the press (control channel): ramp_n_per_s from device time
+        # ramp_t0_s to ramp_t1_s, then held (a known pressure-rate step, for derating)
+        self.ramp_n_per_s = 0.0
+        self.ramp_t0_s = 0.0
+        self.ramp_t1_s = 0.0
         th = scenario.get("thermal") or {}
         self.t_amb0 = float(_get(th, "ambient_c", 25.0))
         self.t_drift = float(_get(th, "drift_c_per_h", 0.0)) / 3600.0
@@ -290,9 +295,17 @@ class Plant:
     def force_n(self, t_s=None):
         """Force on the load cell: the stack's P * A_stack (none while the press is open)
         plus the known masses placed on it (`applied_n`, control channel)."""
+        t = self.time_s() if t_s is None else t_s
+        extra = self.applied_n + self.ramp_force_n(t)
         if self.press_open:
-            return self.applied_n
-        return self.pressure_pa(t_s) * self.stack_area + self.applied_n
+            return extra
+        return self.pressure_pa(t) * self.stack_area + extra
+
+    def ramp_force_n(self, t_s):
+        """The press's force ramp at device time t_s (0 before it starts)."""
+        if not self.ramp_n_per_s or t_s <= self.ramp_t0_s:
+            return 0.0
+        return self.ramp_n_per_s * (min(t_s, self.ramp_t1_s) - self.ramp_t0_s)
 
     def strain(self, t_s=None):
         """Electrode strain seen by the sensing grating (dimensionless)."""

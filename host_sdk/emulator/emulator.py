@@ -134,6 +134,15 @@ class Emulator:
         False closes it again (the stack pressure of the scenario comes back)."""
         send_control(self.ctrl_port, {"press_open": bool(is_open)})
 
+    def ramp_force(self, n_per_s: float, t0_s: float, t1_s: float) -> None:
+        """The press ramps the load cell's force by `n_per_s` from device time `t0_s` to
+        `t1_s`, then holds it (a pressure-rate step at a known time: give t0_s ahead of the
+        board's clock, which looks at the control channel every 20 ms of device time)."""
+        if not t1_s >= t0_s >= 0:
+            raise ValueError(f"ramp from {t0_s!r} s to {t1_s!r} s: need 0 <= t0_s <= t1_s")
+        t = [float(n_per_s), int(round(t0_s * 1e6)), int(round(t1_s * 1e6))]
+        send_control(self.ctrl_port, {"force_ramp": t})
+
     # ---- the world's clock ------------------------------------------------------------------
     def hold(self, at_s: float) -> None:
         """Stop the world (the board's device time) when it reaches `at_s` of device time,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from host_sdk.client import CommandRefused, Cutoffs, Rig, RigError
+from host_sdk.protocols.conditions import next_step
 from host_sdk.protocols.fresh_cell import FreshCellPolicy, FreshCellStop, start_on_fresh_cell
 from host_sdk.protocols.outcome import Outcome
 from host_sdk.protocols.schema import Protocol, ProtocolError, Step, staircase_levels
@@ -212,6 +213,13 @@ def run_protocol(
             clear_interlock(rig)
         except RigError:
             pass
+    if any("derate" in s.params for s in protocol.steps) and not rig.link_lost:
+        from host_sdk.derate import clear_derating
+
+        try:  # as the interlock: the derating belonged to this protocol's steps
+            clear_derating(rig)
+        except RigError:
+            pass
     if recorder is not None and hasattr(recorder, "set_outcome"):
         recorder.set_outcome(result.outcome)
     return result
@@ -226,7 +234,7 @@ def _run(
     stall_timeout_s: float,
     fresh: tuple[FreshCellPolicy, Callable[[str], str] | None],
 ) -> RunResult:
-    problems = check_against_board(protocol, rig.hello)
+    problems = list(dict.fromkeys(check_against_board(protocol, rig.hello)))  # unrolled copies
     if problems:
         raise ProtocolError(protocol.source, problems)
     if protocol.area_m2 is not None:
@@ -245,11 +253,20 @@ def _run(
     first_mark = rig.event_mark()
     results: list[StepResult] = []
     armed = False  # a pressure interlock is set on the board
-    for i, step in enumerate(protocol.steps):
+    derating = False  # a pressure-rate derating is set on the board
+    acc: dict[Any, float] = {}  # charge of the `until` blocks so far (conditions.next_step)
+    i = 0
+    while i < len(protocol.steps):
+        step = protocol.steps[i]
         where: dict[str, Any] = {"step_index": i, "step_path": step.path, "step_label": step.label}
         if step.streams:
             _configure_streams(rig, step.streams)
         armed = _interlock(rig, protocol, step, armed)
+        if derating or "derate" in step.params:
+            from host_sdk.derate import apply_step_derating
+
+            dr = step.params.get("derate")
+            derating = apply_step_derating(rig, dr, protocol.stack_area_m2, derating)
         if on_step is not None:
             on_step(i, step)
         if step.fresh_cell:
@@ -293,6 +310,9 @@ def _run(
         if ev.code == defs.EV_STOP_LATCHED or ev.cause in _ENDING_CAUSES:
             out = Outcome.board_stop(ev.cause_name, t_dev_s=ev.t_s, **where)
             return RunResult(results, False, ev.cause_name, out)
+        i, note = next_step(protocol, i, ev.cause_name, float(ev.value), acc)
+        if note is not None and recorder is not None:
+            recorder.add_marker(ev.t_s, note)
     n = len(results)
     t_end = results[-1].t_end_s if results else rig.device_time_s
     out = Outcome(True, "completed", f"all {n} steps ran", t_dev_s=t_end)

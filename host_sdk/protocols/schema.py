@@ -22,9 +22,12 @@
     cutoff = { v_max_v = 3.0 }     # v_min_v, v_max_v, max_charge_c, max_duration_s
 
 Step kinds: rest, constant, pulse_train, staircase, gitt, calibration_hold, repeat (with
-`count` and nested `steps`). Any step may carry `streams` (rates applied before it), a
-`label`, and `fresh_cell = true`: the step starts on a new cell (an emulated board resets
-its simulated cell; on a real rig the run pauses and asks the operator; see
+`count` and nested `steps`), for_each (nested `steps` once per value of `field`), and the
+board's closed loops adaptive_rest, adaptive_pulses. A step or block may end `until` a
+condition (host_sdk.protocols.conditions); a step may carry an `interlock`, a current step
+a `derate` (host_sdk.protocols.derate_schema). Any step may carry `streams` (rates applied
+before it), a `label`, and `fresh_cell = true`: the step starts on a new cell (an emulated
+board resets its simulated cell; on a real rig the run pauses and asks the operator; see
 host_sdk.protocols.fresh_cell). Every error names the field (as a path like
 `steps[2].t_on_s`), the value, and the allowed range; all errors of a file are reported
 together.
@@ -129,17 +132,19 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         )
     streams = c.streams("streams", data.get("streams", {}))
     steps = check_steps(c, "steps", data.get("steps"))
-    if any("interlock" in s.params for s in steps) and stack_area_of(cell) is None:
+    loops = [k for k in ("interlock", "derate") if any(k in s.params for s in steps)]
+    if loops and stack_area_of(cell) is None:
+        what = "a pressure interlock" if loops[0] == "interlock" else "a pressure-rate derating"
         c.err(
             "cell.stack_area_m2",
-            "missing; a step has a pressure interlock, so the stack area is needed "
+            f"missing; a step has {what}, so the stack area is needed "
             "(stack_area_m2 or stack_diameter_m)",
         )
     uses_density = any(any(k.endswith("_a_m2") for k in s.params) for s in steps)
     if uses_density and "area_m2" not in cell:
         c.err("cell.area_m2", "missing; steps give currents in A/m² so the cell area is needed")
     if c.errors:
-        raise ProtocolError(source, c.errors)
+        raise ProtocolError(source, list(dict.fromkeys(c.errors)))  # for_each repeats them
     return Protocol(
         name=str(name),
         description=str(head.get("description", "")),
@@ -149,6 +154,7 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         steps=steps,
         source=source,
         raw=dict(data),
+        blocks=dict(c.blocks),
         fbg=dict(fbg),
     )
 

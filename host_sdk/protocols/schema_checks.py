@@ -18,6 +18,7 @@ class Checker:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.blocks: dict[str, dict[str, float]] = {}  # repeat/for_each path -> its until
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{path}: {msg}")

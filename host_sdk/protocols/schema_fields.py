@@ -3,6 +3,8 @@ allowed range of every number (the checkers quote these ranges in their messages
 
 from __future__ import annotations
 
+from host_sdk.protocols.derate_schema import DERATE_RANGES
+
 __all__ = [
     "COMMON",
     "CURRENT_KINDS",
@@ -52,12 +54,15 @@ RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "p_min_mpa": (-1000.0, 1000.0, True, "MPa", False),
     "p_max_mpa": (-1000.0, 1000.0, True, "MPa", False),
     "hysteresis_mpa": (0.0, 1000.0, True, "MPa", False),
+    **DERATE_RANGES,
 }
 SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
 # any step may carry a pressure interlock (host_sdk/interlock.py): a stack-pressure window
 # { p_min_mpa, p_max_mpa, hysteresis_mpa = 0, action = "suspend" | "end" } (needs the
 # [cell] stack area)
-LOOPS = ("interlock",)
+# a current step may carry a derating by pressure rate (host_sdk/protocols/derate_schema.py)
+# and any step an `until` (host_sdk/protocols/conditions.py)
+LOOPS = ("interlock", "derate", "until")
 INTERLOCK_FIELDS = ("p_min_mpa", "p_max_mpa", "hysteresis_mpa", "action")
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")
@@ -74,6 +79,9 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("start_a", "step_a", "stop_a", "start_a_m2", "step_a_m2", "stop_a_m2", "cutoff"),
     ),
     "repeat": (("count", "steps"), ()),
+    # conditional blocks (host_sdk/protocols/conditions.py): `until` on repeat/for_each ends
+    # the block; for_each runs its steps once per value of `field`
+    "for_each": (("field", "values", "steps"), ()),
     # closed loops on the board: rests that end when |dV/dt| stayed below settle.dvdt_v_per_s
     # for settle.hold_s (settle = { dvdt_v_per_s, max_s, hold_s, min_s, window_s })
     "adaptive_rest": (("settle",), ()),

@@ -31,6 +31,9 @@ class Step:
     label: str = ""
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: str = ""  # where it came from in the file, e.g. steps[2].steps[0]
+    # (block path, iteration) of the repeat/for_each blocks with an `until` around this
+    # copy of the step (and the blocks around those), outermost first
+    tags: tuple[tuple[str, int], ...] = ()
 
     @property
     def cutoff(self) -> dict[str, float]:
@@ -85,6 +88,7 @@ class Protocol:
     steps: list[Step]  # expanded: repeats unrolled
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, dict[str, float]] = field(default_factory=dict)  # path -> its until
 
     fbg: dict[str, Any] = field(default_factory=dict)
 

@@ -6,8 +6,11 @@ Steps."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from host_sdk.protocols.conditions import MAX_EXPANDED, apply_until, check_until, for_each_items
+from host_sdk.protocols.derate_schema import check_derate
 from host_sdk.protocols.schema_checks import Checker
 from host_sdk.protocols.schema_fields import COMMON, G_M_S2, LOOPS, RANGES, STEP_KINDS
 from host_sdk.protocols.schema_loops import check_interlock, check_settle
@@ -36,14 +39,11 @@ def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]
         for r in required:
             if r not in item:
                 c.err(f"{p}.{r}", f"missing (required for {kind})")
-        if kind == "repeat":
-            n = c.number(f"{p}.count", "count", item.get("count", 1))
+        if kind in ("repeat", "for_each"):
             if depth > 3:
                 c.err(p, "repeats nested more than 4 deep")
                 continue
-            inner = check_steps(c, f"{p}.steps", item.get("steps"), depth + 1)
-            for _ in range(int(n or 1)):
-                out.extend(inner)
+            out.extend(_block(c, p, kind, item, depth))
             continue
         params: dict[str, Any] = {}
         for key, value in item.items():
@@ -82,6 +82,8 @@ def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]
             params["settle"] = check_settle(c, f"{p}.settle", item["settle"])
         if "interlock" in item:
             params["interlock"] = check_interlock(c, f"{p}.interlock", item["interlock"])
+        if "derate" in item:
+            params["derate"] = check_derate(c, f"{p}.derate", item["derate"], kind)
         if kind in ("constant", "pulse_train", "gitt", "adaptive_pulses"):
             has = [c for c in ("current_a", "current_a_m2") if c in item]
             if len(has) != 1:
@@ -103,8 +105,40 @@ def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]
             c.err(f"{p}.label", f"{label!r} must be a string")
             label = ""
         streams = c.streams(f"{p}.streams", item["streams"]) if "streams" in item else {}
-        out.append(Step(kind, params, label, streams, p))
+        step = Step(kind, params, label, streams, p)
+        if "until" in item:
+            until = check_until(c, f"{p}.until", item["until"], False)
+            step = apply_until(c, f"{p}.until", step, until, False)
+        out.append(step)
     return out
+
+
+def _block(c: Checker, p: str, kind: str, item: Mapping[str, Any], depth: int) -> list[Step]:
+    """A repeat (count times) or for_each (once per value), with its `until`."""
+    until = check_until(c, f"{p}.until", item["until"], True) if "until" in item else None
+    if kind == "repeat":
+        n = c.number(f"{p}.count", "count", item.get("count", 1))
+        inner = check_steps(c, f"{p}.steps", item.get("steps"), depth + 1)
+        if until:
+            inner = [apply_until(c, f"{p}.until", s, until, True) for s in inner]
+        iterations = [inner] * int(n or 1)
+    else:
+        sets = for_each_items(c, p, item, STEP_KINDS)
+        if sets is None:
+            return []
+        iterations = [check_steps(c, f"{p}.steps", s, depth + 1) for s in sets]
+        if until:
+            iterations = [
+                [apply_until(c, f"{p}.until", s, until, True) for s in it] for it in iterations
+            ]
+    if until is not None:
+        c.blocks[p] = until
+    if until is None and not any(s.tags for it in iterations for s in it):
+        return [s for it in iterations for s in it]
+    if sum(len(it) for it in iterations) > MAX_EXPANDED:
+        c.err(p, f"more than {MAX_EXPANDED} steps once unrolled; lower count")
+        return []
+    return [replace(s, tags=((p, k),) + s.tags) for k, it in enumerate(iterations) for s in it]
 
 
 def _check_staircase(c: Checker, p: str, item: Mapping[str, Any]) -> None:

@@ -26,6 +26,21 @@ def _until(rig: Rig, t_dev_s: float) -> None:
         time.sleep(0.01)
 
 
+def _held_at(rig: Rig, t_dev_s: float) -> float:
+    """Wait until the emulated board stands at a hold at `t_dev_s`: its STATUS, answered at
+    the frozen time, stops moving close to it. Returns the board's device time there."""
+    deadline = time.monotonic() + 120
+    last = -1.0
+    while True:
+        rig.status()
+        now = rig.device_time_s
+        if now == last and now >= t_dev_s - 0.2:
+            return now
+        last = now
+        assert time.monotonic() < deadline, "the board did not reach the hold"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def rig() -> Rig:
     try:
@@ -46,14 +61,18 @@ def test_open_press_suspends_on_the_reading_that_left_the_window_and_resumes(rig
         rig, p_min_mpa=9.0, p_max_mpa=11.0, hysteresis_mpa=0.2, stack_area_m2=STACK_M2
     )
     mark = rig.event_mark()
+    # the press opens and closes at held device times, however slow the host is
+    emu = rig.emulator
+    emu.hold(rig.device_time_s)
     rig.constant_current(current_a=2e-4, cutoffs=Cutoffs(max_duration_s=6.0))
     t0 = rig.device_time_s
-    _until(rig, t0 + 2.0)
-    t_open = rig.device_time_s  # the board's clock is at least here when it gets the message
-    rig.emulator.open_press(True)
-    _until(rig, t_open + 1.5)
-    t_close = rig.device_time_s
-    rig.emulator.open_press(False)
+    emu.hold(t0 + 2.0)
+    t_open = _held_at(rig, t0 + 2.0)
+    emu.open_press(True)
+    emu.hold(t0 + 3.5)
+    t_close = _held_at(rig, t0 + 3.5)
+    emu.open_press(False)
+    emu.release()
     end = rig.wait_event((defs.EV_WAVEFORM_END,), after=mark, timeout_s=60)
     assert end is not None and end.cause == defs.CAUSE_DURATION
     il = [e for e in rig.events[mark:] if e.code == defs.EV_INTERLOCK]
@@ -107,20 +126,22 @@ duration_s = 1.0
         )
     )
 
+    ramp: list[float] = []
+
     def on_step(i: int, _step: object) -> None:
-        if i == 0:  # open the press under the first step, a little later in device time
-            import threading
-
-            t = rig.device_time_s + 1.0
-
-            def later() -> None:
-                _until(rig, t)
-                rig.emulator.open_press(True)
-
-            threading.Thread(target=later, daemon=True).start()
+        if i == 0:  # the press lets go under the first step, at a set device time
+            emu = rig.emulator
+            # no device time passes while the drop is scheduled (a host slowed down by a
+            # busy machine could otherwise schedule it after the step's 30 s are over)
+            emu.hold(rig.device_time_s)
+            rig.status()  # the board's own time (the host's view lags by a frame)
+            t0 = rig.device_time_s + 1.0
+            emu.ramp_force(-1000.0, t0, t0 + 0.5)  # 500 N: 10 -> 5.6 MPa on the 12 mm die
+            emu.release()
+            ramp.append(t0)
 
     res = run_protocol(rig, proto, on_step=on_step)
     assert res.completed
     assert [s.end_cause for s in res.steps] == ["pressure", "completed"]
-    assert res.steps[0].t_end_s - res.steps[0].t_start_s < 2.0
-    rig.emulator.open_press(False)
+    # the window is left during the 0.5 s drop (1 MPa is 113 N, 0.11 s of it)
+    assert ramp[0] < res.steps[0].t_end_s < ramp[0] + 1.0
