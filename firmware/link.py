@@ -36,6 +36,27 @@ _STATUS_SIZE = const(26)  # struct.calcsize(defs.STATUS_FMT)
 _OUTBOX = const(2048)  # one sample frame (526 B) + a burst of control frames + the HELLO
 
 
+def new_boot_id(clock):
+    """A random u16 boot id, never 0 (host frames carry 0): the host tells a reboot from a
+    gap by it, however many frames (the FLAG_BOOT one included) the link lost."""
+    b = 0
+    try:
+        import os
+
+        r = os.urandom(2)
+        b = r[0] | (r[1] << 8)
+    except (ImportError, AttributeError, OSError):
+        try:
+            import random
+
+            b = random.getrandbits(16)
+        except (ImportError, AttributeError):
+            pass
+    if not b:
+        b = (clock.ticks_us() & 0xFFFF) or 1
+    return b
+
+
 class Link:
     def __init__(self, hal_link, clock):
         self.io = hal_link
@@ -48,6 +69,7 @@ class Link:
         self.out_start = 0
         self.out_end = 0
         self.seq = 0
+        self.boot = new_boot_id(clock)
         self.boot_flag = defs.FLAG_BOOT
         self.latched = False
         self.frames_sent = 0
@@ -138,6 +160,7 @@ class Link:
         """Finish and send a control frame, queued behind the outbox when the link is
         busy; counted in control_dropped when even the outbox cannot take it."""
         writer.seq = self.seq
+        writer.boot = self.boot
         n = writer.finish(msg_type, self.flags(), stream, payload_len)
         buf = writer.buf
         if self.pump():

@@ -10,7 +10,7 @@ client marks a gap on every stream and re-applies the configuration it had sent.
         rig.configure_stream("elec", rate_hz=100)
         rig.set_streaming(True)
         for block in rig.blocks(timeout_s=1.0):
-            print(block.stream, block.t_s[-1], block.records["v_counts"][-1])
+            print(block.stream, block.t_s[-1], block.records["voltage"][-1])
 
 Leaving the `with` block always sends STOP and verifies, through STATUS, that the current is
 off, even when the body raised.

@@ -97,7 +97,7 @@ out = {}
 for name, payload in (("short", struct.pack("<HB", 7, defs.CMD_SET_CELL) + b"\\x00"),
                       ("unknown", struct.pack("<HB", 8, 0x7E))):
     w = FrameWriter(64)
-    w.buf[10:10 + len(payload)] = payload
+    w.buf[13:13 + len(payload)] = payload
     n = w.finish(defs.MSG_COMMAND, 0, 0, len(payload))
     r.link.rx.extend(w.buf[:n])
     r.step()

@@ -163,7 +163,7 @@ class FakeBoard:
             return
         if name in ("constant", "pulse_train", "gitt") or name == "staircase":
             amp = float(args.get("current", args.get("amplitude", args.get("stop", 0.0))))
-            limit = float(self.hello.limits.get("current_max_a", 5.0))
+            limit = float(self.hello.limits.get("max_current_a", 5.0))
             if abs(amp) > limit:
                 self._reply(
                     cmd,
@@ -241,9 +241,9 @@ class FakeBoard:
                         np.int64
                     ) & 0xFFFFFFFF
                     names = s.dtype.names or ()
-                    if "v_counts" in names:
-                        rec["v_counts"] = 3000 + (idx % 100)
-                        rec["i_counts"] = int(self.setpoint_a * 1000)
+                    if "voltage" in names:
+                        rec["voltage"] = 3000 + (idx % 100)
+                        rec["current"] = int(self.setpoint_a * 1000)
                     if "counts" in names:
                         rec["counts"] = 100_000 + (idx % 10)
                     frame = wire.encode_samples(
