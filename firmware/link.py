@@ -39,22 +39,14 @@ _OUTBOX = const(2048)  # one sample frame (526 B) + a burst of control frames + 
 def new_boot_id(clock):
     """A random u16 boot id, never 0 (host frames carry 0): the host tells a reboot from a
     gap by it, however many frames (the FLAG_BOOT one included) the link lost."""
-    b = 0
     try:
-        import os
+        from os import urandom
 
-        r = os.urandom(2)
+        r = urandom(2)
         b = r[0] | (r[1] << 8)
-    except (ImportError, AttributeError, OSError):
-        try:
-            import random
-
-            b = random.getrandbits(16)
-        except (ImportError, AttributeError):
-            pass
-    if not b:
-        b = (clock.ticks_us() & 0xFFFF) or 1
-    return b
+    except Exception:  # a port without urandom: the boot time in us is random enough
+        b = clock.ticks_us() & 0xFFFF
+    return b or 1
 
 
 class Link:
@@ -63,8 +55,9 @@ class Link:
         self.clock = clock
         self.reader = FrameReader(256)
         self.rx_chunk = bytearray(64)
-        self.tx = FrameWriter(512)  # control frames: ACK, NACK, EVENT, STATUS, LOG
-        self.hello = None  # HELLO needs more room; built once in its own writer
+        # control frames: ACK, NACK, EVENT, STATUS, LOG; grown once to fit the HELLO (one
+        # buffer for both: the 160 KB heap of an RP2040 has no room for two)
+        self.tx = FrameWriter(512)
         self.outbox = bytearray(_OUTBOX)
         self.out_start = 0
         self.out_end = 0
@@ -230,9 +223,10 @@ class Link:
 
     def send_hello(self, payload):
         n = len(payload)
-        if self.hello is None or self.hello.max_payload < n:
-            self.hello = FrameWriter(n)
-        w = self.hello
+        if self.tx.max_payload < n:
+            self.tx = None  # the old buffer is garbage before the new one is taken
+            self.tx = FrameWriter(n)
+        w = self.tx
         off = w.payload_offset
         w.buf[off : off + n] = payload
         self.send_control(w, defs.MSG_HELLO, 0, n)

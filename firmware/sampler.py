@@ -102,6 +102,7 @@ class Sampler:
         self.dropped = 0
         self.sdrop = [0] * 4  # per stream: dropped samples, low 30 bits
         self.sdrop_ep6 = [0] * 4  # their top 2 bits << 6
+        self.sdrop_sent = [0] * 4  # sdrop as the last frame sent told the host
         self.missed = 0  # acquisitions skipped because the loop ran late
         self.records = 0
         # latest readings
@@ -359,6 +360,7 @@ class Sampler:
         r = self.link.send(fr.buf, self._seal(s, fr))
         if r == SENT:
             self.drop_flag[s] = 0
+            self.sdrop_sent[s] = fr.dropped
         return r
 
     def _rotate(self, s):
@@ -399,7 +401,11 @@ class Sampler:
                 self._rotate(s)
 
     def flush_all(self):
+        """Send what the streams hold; a stream whose last frame did not tell all its drops
+        sends a frame of 0 records carrying them (else drops after it would go unseen)."""
         for s in range(4):
             pair = self.frames[s]
-            if pair is not None and pair[self.active[s]].count:
+            if pair is not None and (
+                pair[self.active[s]].count or self.sdrop[s] != self.sdrop_sent[s]
+            ):
                 self._rotate(s)

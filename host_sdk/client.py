@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import random
 import threading
 import time
 import weakref
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from host_sdk import wire
+from host_sdk.timesync import ClockMapping, ClockSync
 from host_sdk.transport import Link, LinkLost
 from protocol import defs
 
@@ -245,7 +247,11 @@ class Rig:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._pending: dict[int, _Pending] = {}
-        self._cmd_seq = 0
+        # a random start: a restarted host must not reuse the cmd_seq of its last command,
+        # which the board would take for a retry of it (protocol §6.3)
+        self._cmd_seq = random.randrange(0x10000)
+        self.clock_sync = ClockSync()  # device clock -> UTC, from timesync exchanges
+        self._timesync_sent: dict[int, float] = {}  # cmd_seq -> host UTC when sent
         self._hello_count = 0
         self._status_count = 0
         self._subscribers: list[queue.Queue[Block | None]] = []
@@ -532,6 +538,9 @@ class Rig:
                 if not self._link_up.wait(timeout=self.reconnect_timeout_s):
                     break
                 try:
+                    if cmd_id == defs.CMD_TIMESYNC:
+                        with self._lock:
+                            self._timesync_sent[seq] = time.time()
                     self.link.write(frame)
                 except LinkLost:
                     self._link_up.clear()
@@ -895,6 +904,8 @@ class Rig:
         if isinstance(msg, wire.SampleBlock):
             self._on_samples(msg)
         elif isinstance(msg, wire.Ack | wire.Nack):
+            if int(msg.cmd_id) == defs.CMD_TIMESYNC:
+                self._on_timesync(msg)
             with self._lock:
                 p = self._pending.get(int(msg.cmd_seq))
             if p is not None and not p.done.is_set():
@@ -911,16 +922,22 @@ class Rig:
                 self._cond.notify_all()
         elif isinstance(msg, wire.Gap):
             sid = _stream_id_of(msg.stream)
-            self._add_gap(
-                GapMark(
-                    self.stream_name(sid),
-                    sid,
-                    int(msg.first_index),
-                    int(msg.count),
-                    self.time.now_s,
-                    "lost_on_board" if getattr(msg, "on_board", False) else "lost",
-                )
-            )
+            # the wire says exactly how many of the gap the board dropped, not which ones
+            board = int(getattr(msg, "board_count", 0))
+            for count, kind in ((board, "lost_on_board"), (int(msg.count) - board, "lost")):
+                if count > 0:
+                    self._add_gap(
+                        GapMark(
+                            self.stream_name(sid),
+                            sid,
+                            int(msg.first_index),
+                            count,
+                            self.time.now_s,
+                            kind,
+                        )
+                    )
+        elif isinstance(msg, wire.Reboot):
+            self._board_rebooted(f"new boot id {msg.boot_id:#06x}")
         elif isinstance(msg, wire.Log):
             self.logs.append((int(msg.level), str(msg.text)))
             log.log(int(msg.level), "board: %s", msg.text)
@@ -972,6 +989,29 @@ class Rig:
         for cb in cbs:
             cb(block)
 
+    # ---- time base ----------------------------------------------------------------------
+    @property
+    def clock_mapping(self) -> ClockMapping | None:
+        """Device time -> UTC (offset, drift, uncertainty) fitted from the timesync
+        exchanges the heartbeat makes; None before the first one."""
+        return self.clock_sync.mapping()
+
+    def timesync(self) -> ClockMapping | None:
+        """One timesync exchange now (the heartbeat makes them continuously)."""
+        self.command(defs.CMD_TIMESYNC, t_us=0)
+        return self.clock_mapping
+
+    def _on_timesync(self, msg: Any) -> None:
+        t1 = time.time()
+        with self._lock:
+            t0 = self._timesync_sent.pop(int(msg.cmd_seq), None)
+        if t0 is None or not isinstance(msg, wire.Ack):
+            return
+        self.clock_sync.add(t0, t1, self.time.unwrap_one(int(msg.applied["t_us"])))
+        m = self.clock_sync.mapping()
+        if m is not None:
+            self.device_epoch_utc = m.utc_at_zero_s
+
     def _on_event(self, ev: Any) -> None:
         # a reboot matters when there is state on the board to lose: samples seen, or any
         # configuration sent (watchdog, cell area, stream rates) even with streaming off
@@ -1019,6 +1059,7 @@ class Rig:
             why,
         )
         self.boots += 1
+        self.clock_sync.reset()  # the device clock restarted
         self._mark_all_streams("board_reset")
         self.last_index = {}
         # bridge the reboot with the wall time the board was away, on the device clock
@@ -1120,8 +1161,13 @@ class Rig:
                 continue
             self._beat_device_s = self.time.now_s
             seq = self._next_seq()
+            # a timesync feeds the watchdog like a heartbeat and measures the clock mapping
+            with self._lock:
+                if len(self._timesync_sent) > 64:  # unanswered ones (lost replies)
+                    self._timesync_sent.clear()
+                self._timesync_sent[seq] = time.time()
             with contextlib.suppress(LinkLost):
-                self.link.write(wire.encode_command(defs.CMD_HEARTBEAT, seq, seq))
+                self.link.write(wire.encode_command(defs.CMD_TIMESYNC, seq, seq, t_us=0))
 
 
 MAX_COUNT = 65_535  # the firmware counts pulses in 16 bits

@@ -40,12 +40,16 @@ class Tracker:
 
     def __init__(self) -> None:
         self.boot: int | None = None
+        self.old_boots: list[int] = []  # boot ids seen before the current one (recent)
+        self.stale_frames = 0  # late frames of an earlier boot (dropped)
         self.fresh_boot = False  # expectations start at 0 (the boot frame was seen or implied)
         self.next_seq: int | None = None
         self.seq_u = 0  # unwrapped seq expected next
+        self.seq_base = 0  # unwrapped seq of the first frame of this boot seen (baseline)
         self.missing: list[list[int]] = []  # [lo, hi) unwrapped seqs not (yet) received
         self.next_index: dict[int, int] = {}  # unwrapped sample index expected, per stream
         self.dropped: dict[int, int] = {}  # last board_dropped (u32) seen, per stream
+        self.index_base: dict[int, int] = {}  # unwrapped index where tracking began
         self.boots = 0
         self.lost_frames = 0
         self.duplicate_frames = 0
@@ -56,13 +60,24 @@ class Tracker:
         self.index_anomalies = 0  # index/drop values that contradict each other
 
     # ---- boots --------------------------------------------------------------------------
+    def stale(self, boot: int, flags: int) -> bool:
+        """A frame of an earlier boot arriving late (reordered across the reboot): drop it.
+        (A new boot that drew an old id again still shows by its FLAG_BOOT frame.)"""
+        if boot in self.old_boots and not flags & defs.FLAG_BOOT:
+            self.stale_frames += 1
+            return True
+        return False
+
     def new_boot(self, boot: int, flags: int) -> Reboot | None:
         """A frame with another boot id than the current one."""
         prev = self.boot
+        if prev is not None:
+            self.old_boots = [*self.old_boots[-7:], prev]
         self.boot = boot
         self.missing.clear()
         self.next_index.clear()
         self.dropped.clear()
+        self.index_base.clear()
         if prev is None and not flags & defs.FLAG_BOOT:
             # joined a running board: the first frame seen is the baseline
             self.fresh_boot = False
@@ -72,6 +87,7 @@ class Tracker:
         self.fresh_boot = True
         self.next_seq = 0
         self.seq_u = 0
+        self.seq_base = 0
         return Reboot(boot, prev) if prev is not None else None
 
     # ---- frame sequence -----------------------------------------------------------------
@@ -81,10 +97,14 @@ class Tracker:
         if nxt is None:
             self.next_seq = (seq + 1) & 0xFFFF
             self.seq_u = seq + 1
+            self.seq_base = seq
             return FORWARD
         d = (seq - nxt) & 0xFFFF
         if d >= 0x10000 - DUP_WINDOW:
             u = self.seq_u - (0x10000 - d)
+            if u < self.seq_base:  # from before the first frame seen: never counted lost
+                self.reordered_frames += 1
+                return LATE
             for k, (lo, hi) in enumerate(self.missing):
                 if lo <= u < hi:
                     parts = [r for r in ([lo, u], [u + 1, hi]) if r[0] < r[1]]
@@ -107,26 +127,28 @@ class Tracker:
         self, stream: int, first: int, n: int, board_dropped: int, late: bool
     ) -> tuple[int | None, Gap | None]:
         """Where a sample frame's records go: (unwrapped first index or None when they are
-        not delivered, the Gap before them or None)."""
+        not delivered, the Gap before them or None). A frame late by seq whose index is
+        not behind its stream's (another stream's frame overtook it) is in order."""
         exp = self.next_index.get(stream)
         if exp is None:
             if not self.fresh_boot:  # baseline: the first frame seen of a running board
                 self.next_index[stream] = first + n
                 self.dropped[stream] = board_dropped
-                return (None if late else first), None
+                self.index_base[stream] = first
+                return first, None
             exp = 0
             self.dropped[stream] = 0
+            self.index_base[stream] = 0
         d = (first - exp) & MASK32
-        if late:
+        if d >= HALF32:
             back = (exp - first) & MASK32
-            if 0 < back < HALF32 and n <= back:
+            if exp - back < self.index_base[stream]:
+                return None, None  # from before tracking began: never counted lost
+            if late and n <= back:
                 # a reordered frame: its records were counted lost in an earlier gap
                 self.lost_samples[stream] -= n
                 self.late_samples[stream] += n
-            else:
-                self.index_anomalies += 1
-            return None, None
-        if d >= HALF32:
+                return None, None
             # an in-order frame (by seq, same boot) whose index went back: the board broke
             # its own rule. Keep its records (the unwrapped index moves on, no gap counted)
             self.index_anomalies += 1

@@ -111,6 +111,11 @@ class Decoder:
         return self.track.reordered_frames
 
     @property
+    def stale_frames(self) -> int:
+        """Frames of an earlier boot that arrived after the new boot's (dropped)."""
+        return self.track.stale_frames
+
+    @property
     def lost_samples(self) -> dict[int, int]:
         """Samples lost on the link, per stream (board drops are in `board_dropped`)."""
         return self.track.lost_samples
@@ -260,6 +265,10 @@ class Decoder:
                         skipped += pos - i
                         continue
                     if boot != tr.boot:
+                        if tr.stale(boot, flags):
+                            ok += 1
+                            ok_bytes += pos - i
+                            continue
                         runs.clear()
                         reboot = tr.new_boot(boot, flags)
                         if reboot is not None:
@@ -301,10 +310,20 @@ class Decoder:
                             continue
                         ok += 1
                         ok_bytes += pos - i
-                        if nrec == 0:
+                        exp = next_index.get(stream)
+                        if nrec == 0:  # no records; its board_dropped may tell new drops
+                            if (
+                                late
+                                or exp is None
+                                or first != exp & _MASK32
+                                or dropped != last_dropped[stream]
+                            ):
+                                _, gap = tr.samples(stream, first, 0, dropped, late)
+                                if gap is not None:
+                                    runs.pop(stream, None)
+                                    out.append(gap)
                             continue
                         run = runs.get(stream)
-                        exp = next_index.get(stream)
                         if (
                             exp is not None
                             and not late

@@ -12,7 +12,7 @@ from firmware.drivers.fbg_analog import FbgAnalog
 from firmware.drivers.hx711 import HX711
 from firmware.drivers.thermistor import Thermistor
 from protocol import messages
-from protocol.crc import crc32_check
+from protocol.crc import crc32_check, crc32_low8
 from protocol.frame import FrameWriter
 
 # Ticks wrap at 2**30 like a real port, to exercise the device-clock epoch logic. 32-bit
@@ -176,6 +176,8 @@ class FakeLink:
         self.bad_crc = 0
         self.seqs = []
         self.boot = 0  # boot id of the last frame
+        self.boot_ids = set()
+        self.bad_hcheck = 0
         self.stream = bytearray()
 
     def readinto(self, buf):
@@ -214,6 +216,9 @@ class FakeLink:
         t = buf[5]
         self.seqs.append(buf[8] | (buf[9] << 8))
         self.boot = buf[10] | (buf[11] << 8)
+        self.boot_ids.add(self.boot)
+        if crc32_low8(bytearray(buf), 2, 12) != buf[12]:
+            self.bad_hcheck += 1
         h = 13  # defs.HEADER_SIZE
         if t == 0x10:
             self.samples[buf[7]] += buf[h + 8] | (buf[h + 9] << 8)

@@ -133,6 +133,73 @@ emit({"a": a, "b": b, "n1": n1, "n2": n2, "starts": len([e for e in ev if e[1] =
     assert r["starts"] == 1 and r["edges"] == 2  # on at 0 s, off at 1 s; not restarted
 
 
+def test_a_reused_seq_with_other_arguments_is_applied(mp):
+    """Retries are matched on (cmd_seq, cmd_id, arguments): 4000 ms after 3000 ms with the
+    same cmd_seq is a new command (it was ACKed 3000 again in the first v2 firmware)."""
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig()
+a = r.cmd(defs.CMD_SET_WATCHDOG, (3000,), seq=700)
+b = r.cmd(defs.CMD_SET_WATCHDOG, (4000,), seq=700)
+wd = r.app.safety.watchdog_ms
+c = r.cmd(defs.CMD_SET_WATCHDOG, (4000,), seq=700)   # a true retry: not applied again
+# a restarted host reusing the last seq for get_info still gets a HELLO (read-only commands
+# always run), and they do not replace the remembered command
+r.link.take()
+i1 = r.cmd(defs.CMD_GET_INFO, seq=700)
+hellos = len(r.link.take(defs.MSG_HELLO))
+i2 = r.cmd(defs.CMD_GET_INFO, seq=700)
+hellos2 = len(r.link.take(defs.MSG_HELLO))
+t1 = r.cmd(defs.CMD_TIMESYNC, (0,), seq=701)
+r.run_s(0.25)
+t2 = r.cmd(defs.CMD_TIMESYNC, (0,), seq=701)
+emit({"a": a, "b": b, "c": c, "wd": wd, "i1": i1, "i2": i2, "h": [hellos, hellos2],
+      "t": [t1, t2]})
+""")
+    assert r["a"] == ["ack", [3000]] and r["b"] == ["ack", [4000]] and r["wd"] == 4000
+    assert r["c"] == r["b"]
+    assert r["i1"][0] == r["i2"][0] == "ack" and r["h"] == [1, 1]
+    (k1, (t1,)), (k2, (t2,)) = r["t"]
+    assert k1 == k2 == "ack" and 240000 <= t2 - t1 <= 260000  # timesync runs every time
+
+
+def test_commands_with_reserved_flags_stream_or_no_header_are_not_executed(mp):
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+from protocol.frame import FrameWriter
+r = Rig()
+bad0 = r.app.link.reader.bad_frames
+r.link.send_command(800, defs.CMD_SET_WATCHDOG, (7000,), flags=0x80)
+r.step()
+r.link.send_command(801, defs.CMD_SET_WATCHDOG, (8000,), stream=2)
+r.step()
+w = FrameWriter(16)
+n = w.finish(defs.MSG_COMMAND, 0, 0, 2)   # a 2-byte payload: no cmd_id to answer
+r.link.rx.extend(w.buf[:n])
+r.step()
+emit({"replies": [r.reply(800), r.reply(801)], "wd": r.app.safety.watchdog_ms,
+      "bad": r.app.link.reader.bad_frames - bad0})
+""")
+    assert r["replies"] == [None, None] and r["wd"] != 7000 and r["wd"] != 8000
+    assert r["bad"] == 3
+
+
+def test_every_frame_carries_the_boot_id_and_a_good_header_check(mp):
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig(keep_samples=True)
+r.cmd(defs.CMD_SET_STREAMING, (1,))
+r.run_s(0.5)
+emit({"boots": sorted(r.link.boot_ids), "bad_hcheck": r.link.bad_hcheck,
+      "frames": len(r.link.seqs), "bad": r.link.bad_crc})
+""")
+    assert len(r["boots"]) == 1 and 0 < r["boots"][0] <= 0xFFFF
+    assert r["frames"] > 5 and r["bad_hcheck"] == 0 and r["bad"] == 0
+
+
 def test_watchdog_latches_and_clear_fault(mp):
     (r,) = mp("""
 from rig import Rig

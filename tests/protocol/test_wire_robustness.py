@@ -94,7 +94,7 @@ def _make_round(rng: np.random.Generator, seq0: int):
     rand = rng.integers(0, 256, 2_000_000, dtype=np.uint8).tobytes()
     rpos = 0
     seq = seq0
-    frames.append(encode_hello(HELLO, seq=seq, flags=defs.FLAG_BOOT))
+    frames.append(encode_hello(HELLO, seq=seq))  # a running board: indices anywhere
     desc.append(("hello",))
     kinds = rng.integers(0, 100, FRAMES_PER_ROUND)
     for k in range(1, FRAMES_PER_ROUND):
@@ -141,7 +141,9 @@ def _make_round(rng: np.random.Generator, seq0: int):
             bad = _corrupt(rng, f, int(ckind[k]))
             # garbage inserted after the first byte can end in A5 and so rebuild the sync
             # word: the frame then arrives intact after some garbage, and must be decoded
-            if f in bad:
+            # (or the garbage before it ends in A5 and the damage took the frame's own A5)
+            tail = parts[-1][-len(f) :] if parts else b""
+            if f in bad or f in tail + bad:
                 corrupt[k] = False
             parts.append(bad)
         else:
