@@ -268,3 +268,23 @@ def test_heartbeat_thread_feeds_board(board: FakeBoard) -> None:
         assert _wait(lambda: sum(c.name == "heartbeat" for c in board.received) >= 3)
     finally:
         r.close()
+
+
+def test_heartbeats_are_timesync_exchanges_that_map_device_time_to_utc(board: FakeBoard) -> None:
+    """The heartbeat measures the device clock against UTC continuously (protocol §8)."""
+    rig = _rig(board, heartbeat_s=0.05)
+    assert _wait(lambda: rig.clock_sync.exchanges >= 3, timeout=30.0)
+    m = rig.clock_mapping
+    assert m is not None and m.exchanges >= 3 and m.uncertainty_s >= 0
+    assert any(c.name == "timesync" for c in board.received)
+    # the fake board's clock started at its t0: device time 0 was then, in UTC
+    t0_utc = time.time() - (time.monotonic() - board.t0)
+    assert abs(m.utc_at_zero_s - t0_utc) < 0.5 + m.uncertainty_s
+    m2 = rig.timesync()  # one more exchange on demand
+    assert m2 is not None and m2.exchanges > m.exchanges
+    rig.close()
+
+
+def test_a_new_command_seq_starts_at_random() -> None:
+    seqs = {Rig(Link(opener=FakeBoard().port))._cmd_seq for _ in range(8)}  # type: ignore[arg-type]
+    assert len(seqs) > 1
