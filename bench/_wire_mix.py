@@ -42,7 +42,7 @@ def capture(seconds: float = 60.0, seed: int = 5) -> bytes:
         cmd(
             "pulse_train",
             unit=0,
-            amplitude=0.01,
+            amplitude=0.0005,
             t_on_s=0.5,
             t_off_s=0.5,
             count=10000,
