@@ -131,7 +131,11 @@ class LinkSession(RigState):
 
     def _raise_not_answering(self, tries: int, timeout_s: float) -> None:
         dec = self._decoder
-        found = _foreign_protocol_version(bytes(self._capture))
+        # an intact frame of another version (CRC-checked by the decoder), else a guess
+        # from the version bytes after sync words
+        found = _name(dec, "foreign_version", None) or _foreign_protocol_version(
+            bytes(self._capture)
+        )
         if found is not None:
             raise IncompatibleBoard(
                 f"{self.link.describe()}: the board sends protocol version {found}; this SDK "

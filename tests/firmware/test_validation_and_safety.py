@@ -313,6 +313,29 @@ emit({"a": a, "on": r.hal.source.on, "lat": [e[2] for e in ev if e[1] == defs.EV
         assert r["sf"] == [3]
 
 
+def test_a_version_1_host_gets_a_log_naming_both_versions(mp):
+    (r,) = mp("""
+import struct
+from rig import Rig
+from protocol import defs
+from protocol.crc import crc32_into
+r = Rig()
+# a version-1 COMMAND (10-byte header, no boot id, no header check): set_watchdog 7000 ms
+p = struct.pack("<HBI", 900, defs.CMD_SET_WATCHDOG, 7000)
+f = bytearray(struct.pack("<BBHBBBBH", 0xA5, 0x5A, 6 + len(p), 1, defs.MSG_COMMAND, 0, 0, 1))
+f += p + bytes(4)
+crc32_into(f, 2, len(f) - 4)
+r.link.rx.extend(f)
+r.step()
+logs = [bytes(x[4][1:]).decode() for x in r.link.take(defs.MSG_LOG)]
+emit({"logs": logs, "wd": r.app.safety.watchdog_ms, "reply": r.reply(900)})
+""")
+    assert r["reply"] is None and r["wd"] != 7000
+    assert any(
+        "protocol version 1" in t and "protocol version 2" in t for t in r["logs"]
+    ), r["logs"]
+
+
 def test_commands_survive_garbage_and_ctrl_c_bytes(mp):
     (r,) = mp("""
 from rig import Rig

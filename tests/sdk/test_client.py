@@ -4,6 +4,7 @@ streaming, time unwrapping, lost samples, reconnect, reboot, safe exit, several 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -288,3 +289,25 @@ def test_heartbeats_are_timesync_exchanges_that_map_device_time_to_utc(board: Fa
 def test_a_new_command_seq_starts_at_random() -> None:
     seqs = {Rig(Link(opener=FakeBoard().port))._cmd_seq for _ in range(8)}  # type: ignore[arg-type]
     assert len(seqs) > 1
+
+
+class _V1Board(FakeBoard):
+    """A board with protocol version 1 firmware: the same frames in the v1 layout."""
+
+    def _emit(self, frame: bytes) -> None:
+        if frame:
+            body = bytes([1]) + frame[5:10] + frame[defs.HEADER_SIZE : -4]
+            head = bytes([0xA5, 0x5A]) + len(body).to_bytes(2, "little")
+            frame = head + body + zlib.crc32(head[2:] + body).to_bytes(4, "little")
+        super()._emit(frame)
+
+    def receive(self, data: bytes) -> None:  # a v1 board cannot read v2 commands: it
+        with self.lock:  # answers every GET_INFO with its (v1) HELLO
+            self._emit(wire.encode_hello(self.hello, seq=self._seq()))
+
+
+def test_a_version_1_board_gets_an_error_naming_both_versions() -> None:
+    with pytest.raises(
+        IncompatibleBoard, match="protocol version 1; this SDK speaks protocol version 2"
+    ):
+        _rig(_V1Board(), connect_timeout_s=0.6)
