@@ -331,9 +331,8 @@ logs = [bytes(x[4][1:]).decode() for x in r.link.take(defs.MSG_LOG)]
 emit({"logs": logs, "wd": r.app.safety.watchdog_ms, "reply": r.reply(900)})
 """)
     assert r["reply"] is None and r["wd"] != 7000
-    assert any(
-        "protocol version 1" in t and "protocol version 2" in t for t in r["logs"]
-    ), r["logs"]
+    both = [t for t in r["logs"] if "protocol version 1" in t and "protocol version 2" in t]
+    assert both, r["logs"]
 
 
 def test_commands_survive_garbage_and_ctrl_c_bytes(mp):
