@@ -52,6 +52,7 @@ def check_range(name, value, lo, hi, unit=""):
 
 _READ_ONLY = (defs.CMD_HEARTBEAT, defs.CMD_GET_INFO, defs.CMD_GET_STATUS, defs.CMD_TIMESYNC)
 _LAST_MAX = 64  # the longest command payload (staircase: 52 B) fits
+_TIMESYNC_LEN = 7  # cmd_seq u16, cmd_id u8, t_us u32
 
 
 def _same(buf, off, last, n):
@@ -113,6 +114,10 @@ class Commands:
             n = plen if plen <= _LAST_MAX else _LAST_MAX
             copy_bytes(self.last_cmd, 0, buf, h, n)
             self.last_cmd_n = plen if plen <= _LAST_MAX else -1  # too long: never a retry
+        if cmd_id == defs.CMD_TIMESYNC and plen == _TIMESYNC_LEN:
+            # the host's heartbeat: answered without decoding or a big int (allocates nothing)
+            app.link.ack_timesync(cmd_seq, app.dc.t30, app.dc.ep6)
+            return
         if plen == defs.COMMAND_HEADER_SIZE and cmd_id in _NO_ARGS:
             args = _EMPTY
             if cmd_id != defs.CMD_HEARTBEAT and cmd_id != defs.CMD_GET_STATUS:

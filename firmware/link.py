@@ -183,6 +183,15 @@ class Link:
         self.send_control(w, defs.MSG_ACK, 0, n)
         return n
 
+    def ack_timesync(self, cmd_seq, t30, ep6):
+        """ACK a timesync with the device clock (u32 us from t30 and its epoch bits, no big
+        int): the host's heartbeat, so it must allocate nothing."""
+        w = self.tx
+        off = w.payload_offset
+        struct.pack_into("<HBI", w.buf, off, cmd_seq, defs.CMD_TIMESYNC, t30)
+        w.buf[off + 6] |= ep6
+        self.send_control(w, defs.MSG_ACK, 0, 7)
+
     def nack(self, cmd_seq, cmd_id, reason, text):
         w = self.tx
         n = messages.pack_nack(w.buf, w.payload_offset, cmd_seq, cmd_id, reason, text)

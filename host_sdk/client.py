@@ -123,6 +123,7 @@ class Rig(LinkSession, CommandAPI, DataPlane):
         # a random start: a restarted host must not reuse the cmd_seq of its last command,
         # which the board would take for a retry of it (protocol §6.3)
         self._cmd_seq = random.randrange(0x10000)
+        self._tx_extra = 0  # frame seq offset of retries (a new frame seq per frame sent)
         self.clock_sync = ClockSync()  # device clock -> UTC, from timesync exchanges
         self._timesync_sent: dict[int, float] = {}  # cmd_seq -> host UTC when sent
         self._hello_count = 0

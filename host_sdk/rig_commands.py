@@ -47,7 +47,7 @@ class CommandAPI(RigState):
         timeout = self.command_timeout_s if timeout_s is None else timeout_s
         tries = 1 + (self.retries if retries is None else retries)
         seq = self._next_seq()
-        frame = wire.encode_command(cmd_id, seq, seq, **fields)
+        frame = wire.encode_command(cmd_id, seq, seq, **fields)  # checks the fields now
         pending = _Pending()
         with self._lock:
             self._pending[seq] = pending
@@ -60,6 +60,13 @@ class CommandAPI(RigState):
                         with self._lock:
                             self._timesync_sent[seq] = time.time()
                     self.link.write(frame)
+                    # a retry is the same command (same cmd_seq and arguments) in a new frame:
+                    # the same frame again would be a duplicate to a reader that drops them
+                    with self._lock:
+                        self._tx_extra = (self._tx_extra + 1) & 0xFFFF
+                        frame = wire.encode_command(
+                            cmd_id, seq, (seq + self._tx_extra) & 0xFFFF, **fields
+                        )
                 except LinkLost:
                     self._link_up.clear()
                     continue

@@ -41,6 +41,7 @@ class RigState:
     _cond: threading.Condition
     _pending: dict[int, _Pending]
     _cmd_seq: int
+    _tx_extra: int
     clock_sync: ClockSync
     _timesync_sent: dict[int, float]
     _hello_count: int

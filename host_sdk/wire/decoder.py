@@ -23,7 +23,11 @@ from typing import Any
 import numpy as np
 
 from host_sdk.wire.accounting import DUPLICATE, LATE, Tracker
-from host_sdk.wire.hello_check import hello_from_dict, parse_hello  # noqa: F401 (re-export)
+from host_sdk.wire.hello_check import (  # noqa: F401 (hello_from_dict, parse_hello: re-exported)
+    ForeignHello,
+    hello_from_dict,
+    parse_hello,
+)
 from host_sdk.wire.messages import Hello, Message, RawSamples, SampleBlock
 from host_sdk.wire.payloads import decode_payload
 from protocol import defs
@@ -414,6 +418,10 @@ class Decoder:
         """Decode one non-sample payload; None (counted) when it is malformed."""
         try:
             msg = decode_payload(mtype, payload)
+        except ForeignHello as e:  # rejected, but the version is worth reporting
+            self.foreign_version = e.version
+            self._reject("payload")
+            return None
         except Exception:  # noqa: BLE001 - malformed payload inside a CRC-valid frame
             self._reject("payload")
             return None

@@ -21,6 +21,14 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_RECORD = defs.MAX_PAYLOAD - defs.SAMPLES_HEADER_SIZE  # one record must fit a frame
 
 
+class ForeignHello(ValueError):
+    """A HELLO announcing another protocol version (the decoder reports the version)."""
+
+    def __init__(self, version: int, text: str) -> None:
+        super().__init__(text)
+        self.version = version
+
+
 def _finite(what: str, x: float) -> None:
     if not math.isfinite(x):
         raise ValueError(f"HELLO {what} = {x!r}: must be finite")
@@ -55,9 +63,10 @@ def check_stream(s: StreamInfo) -> None:
 def check_hello(h: Hello) -> Hello:
     """Raise ValueError naming the first broken rule; return the HELLO when it is valid."""
     if h.protocol_version != defs.PROTOCOL_VERSION:
-        raise ValueError(
+        raise ForeignHello(
+            h.protocol_version,
             f"HELLO protocol_version = {h.protocol_version}; this SDK speaks protocol version "
-            f"{defs.PROTOCOL_VERSION}"
+            f"{defs.PROTOCOL_VERSION}",
         )
     if not h.board_id:
         raise ValueError("HELLO board_id: empty")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import zlib
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,15 @@ class FakeBoard:
                     self.received.append(msg)
                     self._command(msg)
 
+    def _restamp(self, frame: bytes) -> bytes:
+        """The stored reply as a new frame (the board's next frame seq), as the board sends
+        it again: the same bytes again would be a duplicate frame (dropped)."""
+        b = bytearray(frame)
+        b[8:10] = self._seq().to_bytes(2, "little")
+        b[12] = zlib.crc32(b[2:12]) & 0xFF
+        b[-4:] = zlib.crc32(b[2:-4]).to_bytes(4, "little")
+        return bytes(b)
+
     @staticmethod
     def _key(cmd: Any) -> tuple[int, int, tuple[Any, ...]]:
         return (cmd.cmd_seq, cmd.cmd_id, tuple(sorted(dict(cmd.args).items())))
@@ -165,7 +175,7 @@ class FakeBoard:
             self.ignore -= 1
             return
         if self._key(cmd) in self.replies:  # a retry: answer again, apply nothing
-            self._emit(self.replies[self._key(cmd)])
+            self._emit(self._restamp(self.replies[self._key(cmd)]))
             return
         name, args = cmd.name, dict(cmd.args)
         if name in self.refuse:

@@ -266,7 +266,8 @@ def test_several_rigs_in_one_process() -> None:
 def test_heartbeat_thread_feeds_board(board: FakeBoard) -> None:
     r = _rig(board, heartbeat_s=0.05)
     try:
-        assert _wait(lambda: sum(c.name == "heartbeat" for c in board.received) >= 3)
+        # the heartbeat is a timesync exchange (protocol §8): it feeds the watchdog too
+        assert _wait(lambda: sum(c.name == "timesync" for c in board.received) >= 3)
     finally:
         r.close()
 
