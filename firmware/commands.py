@@ -2,8 +2,13 @@
 """Command handling: decode, refuse what is out of range (NACK naming the field and the
 allowed range; never clip), apply, and ACK with the values actually applied.
 
-A command repeated with the same cmd_seq and cmd_id as the previous one (a host retry
-after a lost reply) is not applied again: the stored ACK/NACK payload is sent again.
+A command identical to the previous one (same cmd_seq, cmd_id and argument bytes: a host
+retry after a lost reply) is not applied again: the stored ACK/NACK payload is sent again.
+A reused cmd_seq with other arguments is a new command and is applied. The read-only
+commands (heartbeat, get_info, get_status, timesync) are always executed, so a retried
+get_info brings a HELLO however many replies were lost. A COMMAND frame with reserved
+flag bits, a non-zero stream byte or under 3 payload bytes is counted as a bad frame and
+not executed (it has no cmd_seq to answer, or comes from a newer protocol).
 Any valid command frame feeds the heartbeat watchdog.
 """
 
@@ -45,6 +50,20 @@ def check_range(name, value, lo, hi, unit=""):
         )
 
 
+_READ_ONLY = (defs.CMD_HEARTBEAT, defs.CMD_GET_INFO, defs.CMD_GET_STATUS, defs.CMD_TIMESYNC)
+_LAST_MAX = 64  # the longest command payload (staircase: 52 B) fits
+_TIMESYNC_LEN = 7  # cmd_seq u16, cmd_id u8, t_us u32
+
+
+def _same(buf, off, last, n):
+    i = 0
+    while i < n:
+        if buf[off + i] != last[i]:
+            return False
+        i += 1
+    return True
+
+
 _WAVEFORMS = (
     defs.CMD_REST,
     defs.CMD_CONSTANT,
@@ -61,6 +80,8 @@ class Commands:
         self.app = app
         self.last_seq = -1
         self.last_id = -1
+        self.last_cmd = bytearray(_LAST_MAX)  # payload of the last command executed
+        self.last_cmd_n = 0
         self.last_type = 0
         self.last_payload = bytearray(256)
         self.last_n = 0
@@ -74,12 +95,30 @@ class Commands:
         buf = reader.buf
         plen = reader.payload_len
         h = defs.HEADER_SIZE
-        if plen < defs.COMMAND_HEADER_SIZE:
+        if (
+            plen < defs.COMMAND_HEADER_SIZE
+            or reader.flags & ~defs.FLAGS_KNOWN & 0xFF
+            or reader.stream != 0
+        ):
+            reader.bad_frames = reader.bad_frames + 1 if reader.bad_frames < 0x3FFFFFFF else 0
             return
         cmd_seq = buf[h] | (buf[h + 1] << 8)
         cmd_id = buf[h + 2]
-        if cmd_seq == self.last_seq and cmd_id == self.last_id:
-            app.link.resend_reply(self.last_type, self.last_payload, self.last_n)
+        if cmd_id not in _READ_ONLY:
+            if (
+                cmd_seq == self.last_seq
+                and cmd_id == self.last_id
+                and plen == self.last_cmd_n
+                and _same(buf, h, self.last_cmd, plen)
+            ):
+                app.link.resend_reply(self.last_type, self.last_payload, self.last_n)
+                return
+            n = plen if plen <= _LAST_MAX else _LAST_MAX
+            copy_bytes(self.last_cmd, 0, buf, h, n)
+            self.last_cmd_n = plen if plen <= _LAST_MAX else -1  # too long: never a retry
+        if cmd_id == defs.CMD_TIMESYNC and plen == _TIMESYNC_LEN:
+            # the host's heartbeat: answered without decoding or a big int (allocates nothing)
+            app.link.ack_timesync(cmd_seq, app.dc.t30, app.dc.ep6)
             return
         if plen == defs.COMMAND_HEADER_SIZE and cmd_id in _NO_ARGS:
             args = _EMPTY
@@ -116,6 +155,8 @@ class Commands:
             after()
 
     def _remember(self, cmd_seq, cmd_id, msg_type, n):
+        if cmd_id in _READ_ONLY:
+            return
         w = self.app.link.tx
         off = w.payload_offset
         self.last_seq = cmd_seq
@@ -146,6 +187,10 @@ class Commands:
         if cmd_id == defs.CMD_GET_STATUS:
             app.send_status()
             return _EMPTY
+        if cmd_id == defs.CMD_TIMESYNC:
+            # the device clock when the command was read (u32 us, the samples' clock); a
+            # big int on 32-bit ports, fine off the sampling hot path
+            return (app.dc.wire_us(),)
         if cmd_id == defs.CMD_CONFIG_STREAM:
             s, en, rate = a
             if s >= defs.N_STREAMS:

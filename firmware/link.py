@@ -36,18 +36,33 @@ _STATUS_SIZE = const(26)  # struct.calcsize(defs.STATUS_FMT)
 _OUTBOX = const(2048)  # one sample frame (526 B) + a burst of control frames + the HELLO
 
 
+def new_boot_id(clock):
+    """A random u16 boot id, never 0 (host frames carry 0): the host tells a reboot from a
+    gap by it, however many frames (the FLAG_BOOT one included) the link lost."""
+    try:
+        from os import urandom
+
+        r = urandom(2)
+        b = r[0] | (r[1] << 8)
+    except Exception:  # a port without urandom: the boot time in us is random enough
+        b = clock.ticks_us() & 0xFFFF
+    return b or 1
+
+
 class Link:
     def __init__(self, hal_link, clock):
         self.io = hal_link
         self.clock = clock
         self.reader = FrameReader(256)
         self.rx_chunk = bytearray(64)
-        self.tx = FrameWriter(512)  # control frames: ACK, NACK, EVENT, STATUS, LOG
-        self.hello = None  # HELLO needs more room; built once in its own writer
+        # control frames: ACK, NACK, EVENT, STATUS, LOG; grown once to fit the HELLO (one
+        # buffer for both: the 160 KB heap of an RP2040 has no room for two)
+        self.tx = FrameWriter(512)
         self.outbox = bytearray(_OUTBOX)
         self.out_start = 0
         self.out_end = 0
         self.seq = 0
+        self.boot = new_boot_id(clock)
         self.boot_flag = defs.FLAG_BOOT
         self.latched = False
         self.frames_sent = 0
@@ -138,6 +153,7 @@ class Link:
         """Finish and send a control frame, queued behind the outbox when the link is
         busy; counted in control_dropped when even the outbox cannot take it."""
         writer.seq = self.seq
+        writer.boot = self.boot
         n = writer.finish(msg_type, self.flags(), stream, payload_len)
         buf = writer.buf
         if self.pump():
@@ -166,6 +182,15 @@ class Link:
         n = messages.pack_ack(w.buf, w.payload_offset, cmd_seq, cmd_id, applied)
         self.send_control(w, defs.MSG_ACK, 0, n)
         return n
+
+    def ack_timesync(self, cmd_seq, t30, ep6):
+        """ACK a timesync with the device clock (u32 us from t30 and its epoch bits, no big
+        int): the host's heartbeat, so it must allocate nothing."""
+        w = self.tx
+        off = w.payload_offset
+        struct.pack_into("<HBI", w.buf, off, cmd_seq, defs.CMD_TIMESYNC, t30)
+        w.buf[off + 6] |= ep6
+        self.send_control(w, defs.MSG_ACK, 0, 7)
 
     def nack(self, cmd_seq, cmd_id, reason, text):
         w = self.tx
@@ -207,9 +232,10 @@ class Link:
 
     def send_hello(self, payload):
         n = len(payload)
-        if self.hello is None or self.hello.max_payload < n:
-            self.hello = FrameWriter(n)
-        w = self.hello
+        if self.tx.max_payload < n:
+            self.tx = None  # the old buffer is garbage before the new one is taken
+            self.tx = FrameWriter(n)
+        w = self.tx
         off = w.payload_offset
         w.buf[off : off + n] = payload
         self.send_control(w, defs.MSG_HELLO, 0, n)

@@ -6,7 +6,10 @@ SampleFrame buffers (double buffering): the active one is filled with struct.pac
 when it is full (or older than `max_latency_us`) it is sealed and written. A frame the link
 refuses stays pending and is retried every loop; when the next one is full while the
 pending one is still refused, the older frame's records are counted as dropped and the
-stream's next frame carries FLAG_DROPPED. A frame the link took in part is finished by the
+stream's next frame carries FLAG_DROPPED. Every frame carries the stream's cumulative count
+of dropped samples with indices before its first one (taken when the frame leaves the
+active slot, so a retried frame keeps it), which lets the host split any index gap exactly
+into board drops and link losses. A frame the link took in part is finished by the
 link (its outbox), never cut. Nothing here waits for the link and nothing allocates
 (checked under heap_lock in tests, on a 32-bit VM too); counters wrap at 2**30.
 """
@@ -20,8 +23,8 @@ from firmware.link import REFUSED, SENT
 from protocol import defs
 from protocol.frame import SampleFrame
 
-_HDR = const(10)  # defs.HEADER_SIZE
-_SHDR = const(10)  # defs.SAMPLES_HEADER_SIZE
+_HDR = const(13)  # defs.HEADER_SIZE
+_SHDR = const(14)  # defs.SAMPLES_HEADER_SIZE
 _M30 = const(0x3FFFFFFF)  # counters wrap here: a small int on every port
 _WAIT_POLL_US = const(500)  # re-poll a due self-paced part (HX711, interrogator) after this
 _IDLE_US = const(1000000)  # longest wait when nothing is due sooner
@@ -56,7 +59,7 @@ class Sampler:
         rates_hz,
         enabled,
         payload=defs.DEFAULT_SAMPLE_PAYLOAD,
-        max_latency_us=200000,
+        max_latency_us=defs.SAMPLE_FLUSH_US,
     ):
         self.hal = hal
         self.link = link
@@ -97,6 +100,9 @@ class Sampler:
         self.first_iep6 = [0] * 4
         self.drop_flag = [0] * 4
         self.dropped = 0
+        self.sdrop = [0] * 4  # per stream: dropped samples, low 30 bits
+        self.sdrop_ep6 = [0] * 4  # their top 2 bits << 6
+        self.sdrop_sent = [0] * 4  # sdrop as the last frame sent told the host
         self.missed = 0  # acquisitions skipped because the loop ran late
         self.records = 0
         # latest readings
@@ -228,8 +234,18 @@ class Sampler:
             i += k
         self.index[s] = i
         self.frames[s][self.active[s]].first_index = i
+        self._drops(s, k)
+
+    def _drops(self, s, k):
+        """k samples of stream s dropped: the total (STATUS) and the stream's own count."""
         m = self.dropped
         self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
+        m = self.sdrop[s]
+        if k > _M30 - m:
+            self.sdrop[s] = k - (_M30 - m) - 1
+            self.sdrop_ep6[s] = (self.sdrop_ep6[s] + 64) & 0xC0
+        else:
+            self.sdrop[s] = m + k
         self.drop_flag[s] = defs.FLAG_DROPPED
 
     # ---- acquisition + packing (hot path: no allocation) ------------------------------
@@ -326,11 +342,13 @@ class Sampler:
     # ---- frames to the link ----------------------------------------------------------
     def _seal(self, s, fr):
         buf = fr.buf
-        struct.pack_into("<IIH", buf, _HDR, fr.first_index, fr.t_first_us, fr.count)
+        struct.pack_into("<IIHI", buf, _HDR, fr.first_index, fr.t_first_us, fr.count, fr.dropped)
         buf[_HDR + 3] |= self.first_iep6[s]
         buf[_HDR + 7] |= self.first_ep6[s]
+        buf[_HDR + 13] |= fr.dropped_ep6
         w = fr.writer
         w.seq = self.link.seq
+        w.boot = self.link.boot
         return w.finish(
             defs.MSG_SAMPLES,
             self.link.flags() | self.drop_flag[s],
@@ -342,6 +360,7 @@ class Sampler:
         r = self.link.send(fr.buf, self._seal(s, fr))
         if r == SENT:
             self.drop_flag[s] = 0
+            self.sdrop_sent[s] = fr.dropped
         return r
 
     def _rotate(self, s):
@@ -350,13 +369,13 @@ class Sampler:
         other = pair[1 - a]
         if self.pending[s]:
             if self._send(s, other) == REFUSED:
-                m = self.dropped
-                k = other.count
-                self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
-                self.drop_flag[s] = defs.FLAG_DROPPED
+                self._drops(s, other.count)
             self.pending[s] = False
             other.count = 0
         cur = pair[a]
+        # drops so far are all of indices before cur's first (a skip rotates first)
+        cur.dropped = self.sdrop[s]
+        cur.dropped_ep6 = self.sdrop_ep6[s]
         if self._send(s, cur) == REFUSED:
             self.pending[s] = True
             a = 1 - a
@@ -382,7 +401,11 @@ class Sampler:
                 self._rotate(s)
 
     def flush_all(self):
+        """Send what the streams hold; a stream whose last frame did not tell all its drops
+        sends a frame of 0 records carrying them (else drops after it would go unseen)."""
         for s in range(4):
             pair = self.frames[s]
-            if pair is not None and pair[self.active[s]].count:
+            if pair is not None and (
+                pair[self.active[s]].count or self.sdrop[s] != self.sdrop_sent[s]
+            ):
                 self._rotate(s)

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from host_sdk.client import Cutoffs, Rig, _check_count
+from host_sdk.client import Cutoffs, Rig
+from host_sdk.rig_types import _check_count
 from protocol import defs
 
 __all__ = ["RestEnd", "Settle", "adaptive_pulses", "adaptive_rest", "rest_ends"]

@@ -2,7 +2,8 @@
 # ruff: noqa: F821  (ptr8, ptr32 and uint are viper built-ins)
 # The CRC never leaves viper code as a Python int: on 32-bit ports an int >= 2**30 is a
 # heap-allocated big int, and three CRCs in four are that large. The routines below write
-# it into the buffer (crc32_into) or compare it there (crc32_check, returning a bool).
+# it into the buffer (crc32_into) or compare it there (crc32_check, returning a bool);
+# crc32_low8 returns only its low byte (a small int).
 from array import array
 
 import micropython
@@ -29,6 +30,8 @@ def _crc_into(buf: ptr8, start: int, end: int, table: ptr32, check: int) -> int:
         c = uint(table[(c ^ uint(buf[i])) & 0xFF]) ^ (c >> 8)
         i += 1
     c = c ^ uint(0xFFFFFFFF)
+    if check == 2:  # the low byte only (the header check): a small int
+        return int(c & 0xFF)
     if check:
         if (
             uint(buf[end]) == (c & 0xFF)
@@ -53,3 +56,8 @@ def crc32_into(buf, start, end):
 def crc32_check(buf, start, end):
     """True when buf[end:end + 4] holds the CRC-32 of buf[start:end]."""
     return _crc_into(buf, start, end, _TABLE, 1) == 1
+
+
+def crc32_low8(buf, start, end):
+    """Low byte of the CRC-32 of buf[start:end] (the frame header check)."""
+    return _crc_into(buf, start, end, _TABLE, 2)

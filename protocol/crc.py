@@ -10,7 +10,7 @@ CPython uses zlib.
 """
 
 try:
-    from protocol._crc_viper import crc32_check, crc32_into  # noqa: F401
+    from protocol._crc_viper import crc32_check, crc32_into, crc32_low8  # noqa: F401
 except (ImportError, SyntaxError, ValueError):  # CPython, or a port without native code
     # (ValueError: a .mpy holding native code on a port that cannot load it)
     try:
@@ -27,6 +27,10 @@ except (ImportError, SyntaxError, ValueError):  # CPython, or a port without nat
             buf[end + 1] = (c >> 8) & 0xFF
             buf[end + 2] = (c >> 16) & 0xFF
             buf[end + 3] = (c >> 24) & 0xFF
+
+        def crc32_low8(buf, start, end):
+            """Low byte of the CRC-32 of buf[start:end] (the frame header check)."""
+            return _zcrc32(memoryview(buf)[start:end]) & 0xFF
 
         def crc32_check(buf, start, end):
             """True when buf[end:end + 4] holds the CRC-32 of buf[start:end]."""
@@ -79,6 +83,12 @@ except (ImportError, SyntaxError, ValueError):  # CPython, or a port without nat
             buf[end + 1] = o[0] >> 8
             buf[end + 2] = o[1] & 0xFF
             buf[end + 3] = o[1] >> 8
+
+        def crc32_low8(buf, start, end):
+            """Low byte of the CRC-32 of buf[start:end] (the frame header check)."""
+            o = _OUT
+            _crc_halves(buf, start, end, o)
+            return o[0] & 0xFF
 
         def crc32_check(buf, start, end):
             """True when buf[end:end + 4] holds the CRC-32 of buf[start:end]."""

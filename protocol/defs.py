@@ -13,18 +13,26 @@ except ImportError:  # CPython
         return x
 
 
-PROTOCOL_VERSION = const(2)  # 2: integer us durations, LOAD_SATURATED
+# 2: integer us durations, LOAD_SATURATED, boot id + header check in every frame,
+# cumulative board drops in SAMPLES, retries matched on the whole command, timesync
+PROTOCOL_VERSION = const(2)
 
 # ---- framing -------------------------------------------------------------------------
 SYNC0 = const(0xA5)
 SYNC1 = const(0x5A)
-# sync0 sync1 length | version type flags stream seq
-HEADER_FMT = "<BBHBBBBH"
-HEADER_SIZE = const(10)
+# sync0 sync1 length | version type flags stream seq boot | hcheck
+HEADER_FMT = "<BBHBBBBHHB"
+HEADER_SIZE = const(13)
 LENGTH_OFFSET = const(2)  # the CRC covers bytes [LENGTH_OFFSET, 4 + length)
-LENGTH_BASE = const(6)  # `length` counts version..seq (6 bytes) plus the payload
+LENGTH_BASE = const(9)  # `length` counts version..hcheck (9 bytes) plus the payload
+BOOT_OFFSET = const(10)  # u16 boot id: random per boot (never 0); 0 in host frames
+HCHECK_OFFSET = const(12)  # low byte of the CRC-32 of bytes [2, 12): a bad header is
+# rejected as soon as its 13 bytes are in, without waiting for the length it claims
 CRC_SIZE = const(4)
-FRAME_OVERHEAD = const(14)  # header + CRC
+FRAME_OVERHEAD = const(17)  # header + CRC
+# Version 1 frames (10-byte header, LENGTH_BASE 6, no header check) are still delimited
+# by sync + length + CRC-32, so either side can name the other's version in its error.
+V1_LENGTH_BASE = const(6)
 MAX_PAYLOAD = const(1024)
 DEFAULT_SAMPLE_PAYLOAD = const(512)  # sample frames are flushed when this is full
 
@@ -56,9 +64,13 @@ FLAG_BOOT = const(0x04)  # first frame since the board booted (sequence restarts
 FLAGS_KNOWN = const(0x07)  # any other bit set: the frame is from a newer protocol; reject
 
 # ---- sample frames -------------------------------------------------------------------
-# payload: first_index u32 | t_first_us u32 | n_records u16 | n x record
-SAMPLES_HEADER_FMT = "<IIH"
-SAMPLES_HEADER_SIZE = const(10)
+# payload: first_index u32 | t_first_us u32 | n_records u16 | board_dropped u32 | records
+# board_dropped: samples of this stream the board dropped since boot before first_index
+# (mod 2**32), so the host splits every index gap exactly into board drops and link losses
+SAMPLES_HEADER_FMT = "<IIHI"
+SAMPLES_HEADER_SIZE = const(14)
+SAMPLE_FLUSH_US = const(200000)  # a partial sample frame is sent when its oldest record is
+# this old (device time), so a slow stream still reaches the host within ~0.2 s
 
 STREAM_LOAD = const(0)  # load-cell bridge ADC
 STREAM_FBG = const(1)  # FBG interrogator peak wavelengths
@@ -128,6 +140,7 @@ CMD_SET_CELL = const(0x05)
 CMD_SET_WATCHDOG = const(0x06)
 CMD_SET_VOLTAGE_WINDOW = const(0x07)
 CMD_GET_STATUS = const(0x08)
+CMD_TIMESYNC = const(0x09)
 CMD_REST = const(0x10)
 CMD_CONSTANT = const(0x11)
 CMD_PULSE_TRAIN = const(0x12)
@@ -159,6 +172,8 @@ COMMANDS = {
     CMD_SET_WATCHDOG: ("set_watchdog", "I", ("timeout_ms",)),
     CMD_SET_VOLTAGE_WINDOW: ("set_voltage_window", "ff", ("v_min_v", "v_max_v")),
     CMD_GET_STATUS: ("get_status", "", ()),
+    # the ACK carries the device clock (u32 us, the samples' clock) when the board read it
+    CMD_TIMESYNC: ("timesync", "I", ("t_us",)),
     CMD_REST: ("rest", "Q", ("duration_us",)),
     CMD_CONSTANT: ("constant", "Bf" + CUTOFF_FMT, ("unit", "current") + CUTOFF_FIELDS),
     CMD_PULSE_TRAIN: (

@@ -1,11 +1,14 @@
-"""Framing: sync word, length, header, payload, CRC-32.
+"""Framing: sync word, length, header, header check, payload, CRC-32.
 
-    A5 5A | length u16 | version u8 | type u8 | flags u8 | stream u8 | seq u16 | payload | crc32
+    A5 5A | length u16 | version u8 | type u8 | flags u8 | stream u8 | seq u16 | boot u16 |
+    hcheck u8 | payload | crc32
 
-`length` counts version..seq plus the payload; the CRC covers length..payload. A reader
-that loses sync (garbage, a dropped byte, a flipped bit) tries every following A5 5A as a
-frame start and accepts one only when its length is legal and its CRC matches, so it is
-back in step at the next intact frame.
+`length` counts version..hcheck plus the payload; the CRC covers length..payload; hcheck is
+the low byte of the CRC-32 of length..boot. A reader that loses sync (garbage, a dropped
+byte, a flipped bit) tries every following A5 5A as a frame start and accepts one only when
+its header check, length and CRC are good, so it is back in step at the next intact frame;
+the header check rejects a bad candidate after 13 bytes instead of after the (up to 1 KB)
+length it claims. A version-1 frame (no header check) is still recognised by its CRC-32.
 
 FrameWriter builds frames in a buffer it owns and allocates nothing per frame; FrameReader
 collects incoming frames byte by byte into a preallocated buffer (the board reads only
@@ -15,12 +18,13 @@ small command frames, so a per-byte loop costs little there).
 import struct
 
 from protocol import defs
-from protocol.crc import crc32_check, crc32_into
+from protocol.crc import crc32_check, crc32_into, crc32_low8
 
 _HEADER_FMT = defs.HEADER_FMT
 _HEADER_SIZE = defs.HEADER_SIZE
 _SAMPLES_HEADER_FMT = defs.SAMPLES_HEADER_FMT
 _SAMPLES_HEADER_SIZE = defs.SAMPLES_HEADER_SIZE
+_HCHECK = defs.HCHECK_OFFSET
 
 
 class FrameWriter:
@@ -37,6 +41,7 @@ class FrameWriter:
         self.buf = bytearray(_HEADER_SIZE + max_payload + defs.CRC_SIZE)
         self.payload_offset = _HEADER_SIZE
         self.seq = 0
+        self.boot = 0  # the board's boot id (0 in host frames)
 
     def finish(self, msg_type, flags, stream, payload_len):
         """Write header and CRC around a payload already in place; return frame length."""
@@ -53,7 +58,10 @@ class FrameWriter:
             flags,
             stream,
             self.seq,
+            self.boot,
+            0,
         )
+        buf[_HCHECK] = crc32_low8(buf, defs.LENGTH_OFFSET, _HCHECK)
         end = _HEADER_SIZE + payload_len
         crc32_into(buf, defs.LENGTH_OFFSET, end)
         self.seq = (self.seq + 1) & 0xFFFF
@@ -78,6 +86,8 @@ class SampleFrame:
         self.count = 0
         self.first_index = 0
         self.t_first_us = 0
+        self.dropped = 0  # board_dropped for the header, low 30 bits (board)
+        self.dropped_ep6 = 0  # its top 2 bits << 6
 
     def reset(self, first_index):
         self.count = 0
@@ -95,7 +105,7 @@ class SampleFrame:
             self.t_first_us = t_us
         self.count += 1
 
-    def seal(self, flags, seq):
+    def seal(self, flags, seq, boot=0, board_dropped=0):
         """Finish the frame with frame sequence number `seq`; return its length in bytes."""
         struct.pack_into(
             _SAMPLES_HEADER_FMT,
@@ -104,8 +114,10 @@ class SampleFrame:
             self.first_index,
             self.t_first_us,
             self.count,
+            board_dropped,
         )
         self.writer.seq = seq
+        self.writer.boot = boot
         return self.writer.finish(
             defs.MSG_SAMPLES,
             flags,
@@ -143,6 +155,10 @@ class FrameReader:
         self.n += 1
         return self._advance()
 
+    def _bad(self):
+        self.bad_frames = self.bad_frames + 1 if self.bad_frames < 0x3FFFFFFF else 0
+        self._shift(1)
+
     def _advance(self):
         buf = self.buf
         while True:
@@ -157,24 +173,37 @@ class FrameReader:
             if buf[1] != defs.SYNC1:
                 self._shift(1)
                 continue
-            if n < 4:
+            if n < 5:
                 return False
             length = buf[2] | (buf[3] << 8)
-            if length < defs.LENGTH_BASE or length > defs.LENGTH_BASE + self.max_payload:
-                self.bad_frames = self.bad_frames + 1 if self.bad_frames < 0x3FFFFFFF else 0
-                self._shift(1)
-                continue
+            ver = buf[4]
+            if ver == 1:
+                # version 1: no header check; only its CRC-32 tells a frame from noise
+                if length < defs.V1_LENGTH_BASE or length > defs.V1_LENGTH_BASE + self.max_payload:
+                    self._bad()
+                    continue
+            else:
+                if ver == 0:
+                    self._bad()
+                    continue
+                if n < _HEADER_SIZE:
+                    return False
+                if buf[_HCHECK] != crc32_low8(buf, defs.LENGTH_OFFSET, _HCHECK):
+                    self._bad()
+                    continue
+                if length < defs.LENGTH_BASE or length > defs.LENGTH_BASE + self.max_payload:
+                    self._bad()
+                    continue
             need = 4 + length + defs.CRC_SIZE
             if n < need:
                 return False
             if not crc32_check(buf, defs.LENGTH_OFFSET, 4 + length):
-                self.bad_frames = self.bad_frames + 1 if self.bad_frames < 0x3FFFFFFF else 0
-                self._shift(1)
+                self._bad()
                 continue
-            if buf[4] != defs.PROTOCOL_VERSION:
+            if ver != defs.PROTOCOL_VERSION:
                 # an intact frame of another protocol version: skip it whole, remember it
                 self.bad_frames = self.bad_frames + 1 if self.bad_frames < 0x3FFFFFFF else 0
-                self.foreign_version = buf[4]
+                self.foreign_version = ver
                 self._shift(need)
                 continue
             self.msg_type = buf[5]

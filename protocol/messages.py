@@ -139,37 +139,63 @@ def pack_log(buf, offset, level, text):
 # str8 = u8 length + UTF-8 bytes
 
 
-def _str8(s):
+def _put_str8(buf, pos, s):
+    """Write str8 `s` at buf[pos:] (buf None: only measure); return the position after."""
     b = s.encode()
-    if len(b) > 255:
+    n = len(b)
+    if n > 255:
         raise ValueError("string longer than 255 bytes")
-    return bytes([len(b)]) + b
+    if buf is not None:
+        buf[pos] = n
+        buf[pos + 1 : pos + 1 + n] = b
+    return pos + 1 + n
+
+
+def _put_hello(info, buf):
+    """Write the HELLO payload into buf (None: only measure); return its length."""
+    p = 4
+    if buf is not None:
+        struct.pack_into("<BBBB", buf, 0, info["protocol_version"], *info["firmware_version"])
+    p = _put_str8(buf, p, info["board_id"])
+    p = _put_str8(buf, p, info["unique_id"])
+    if buf is not None:
+        buf[p] = len(info["streams"])
+    p += 1
+    for s in info["streams"]:
+        if buf is not None:
+            buf[p] = s["id"]
+        p = _put_str8(buf, p + 1, s["name"])
+        if buf is not None:
+            struct.pack_into("<fB", buf, p, s["rate_hz"], 1 if s["enabled"] else 0)
+        p = _put_str8(buf, p + 5, s["record_format"])
+        if buf is not None:
+            buf[p] = len(s["fields"])
+        p += 1
+        for f in s["fields"]:
+            p = _put_str8(buf, p, f["name"])
+            p = _put_str8(buf, p, f["unit"])
+            if buf is not None:
+                struct.pack_into("<ff", buf, p, f["scale"], f["offset"])
+            p += 8
+    limits = info.get("limits", {})
+    if buf is not None:
+        buf[p] = len(limits)
+    p += 1
+    for name in sorted(limits):
+        p = _put_str8(buf, p, name)
+        if buf is not None:
+            struct.pack_into("<f", buf, p, limits[name])
+        p += 4
+    return p
 
 
 def encode_hello(info):
-    """HELLO payload from a dict shaped like `decode_hello`'s result."""
-    parts = [
-        struct.pack("<BBBB", info["protocol_version"], *info["firmware_version"]),
-        _str8(info["board_id"]),
-        _str8(info["unique_id"]),
-        bytes([len(info["streams"])]),
-    ]
-    for s in info["streams"]:
-        parts.append(bytes([s["id"]]))
-        parts.append(_str8(s["name"]))
-        parts.append(struct.pack("<fB", s["rate_hz"], 1 if s["enabled"] else 0))
-        parts.append(_str8(s["record_format"]))
-        parts.append(bytes([len(s["fields"])]))
-        for f in s["fields"]:
-            parts.append(_str8(f["name"]))
-            parts.append(_str8(f["unit"]))
-            parts.append(struct.pack("<ff", f["scale"], f["offset"]))
-    limits = info.get("limits", {})
-    parts.append(bytes([len(limits)]))
-    for name in sorted(limits):
-        parts.append(_str8(name))
-        parts.append(struct.pack("<f", limits[name]))
-    return b"".join(parts)
+    """HELLO payload from a dict shaped like `decode_hello`'s result. Measured first, then
+    written into one buffer: on a 160 KB board heap a list of ~100 parts and their join
+    needed more room at boot than is left."""
+    buf = bytearray(_put_hello(info, None))
+    _put_hello(info, buf)
+    return buf
 
 
 class _Cursor:
@@ -230,8 +256,12 @@ def decode_hello(payload):
                     "fields": fields,
                 }
             )
+        last = None
         for _ in range(c.u8()):
             lname = c.str8()
+            if last is not None and lname <= last:
+                raise ValueError("malformed HELLO: limits not sorted by name, or repeated")
+            last = lname
             info["limits"][lname] = c.unpack("<f")[0]
     except (IndexError, struct.error) as e:
         raise ValueError("malformed HELLO: " + str(e))  # noqa: B904 (MicroPython warns on `from`)

@@ -162,7 +162,7 @@ class LinkLedger:
         if flags & defs.FLAG_BOOT:
             self.clock.boot()
         if msg_type == defs.MSG_SAMPLES and length >= defs.LENGTH_BASE + _SAMPLES_HEAD.size:
-            rec.first_index, t_first, n = _SAMPLES_HEAD.unpack_from(view, p)
+            rec.first_index, t_first, n, _dropped = _SAMPLES_HEAD.unpack_from(view, p)
             rec.n_records = n
             self.clock.saw_us(t_first)
             # every record starts with its u32 t_us (protocol §5.8): the last one is newest

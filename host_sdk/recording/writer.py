@@ -303,11 +303,20 @@ class Recorder:
                 g.attrs["rate_hz"] = rate
                 g.attrs["enabled"] = bool(cfg.get("enabled", True))
                 self._rates_written[name] = rate
+        mapping = getattr(rig, "clock_mapping", None)  # timesync: device time -> UTC
+        if mapping is not None:
+            f.attrs["clock_mapping"] = to_json(
+                {**mapping.as_dict(), "formula": "utc_s = utc_at_zero_s + (1 + drift) * t_dev_s"}
+            )
         epoch = getattr(rig, "device_epoch_utc", None)
         if epoch is not None and epoch != self._epoch_written:
             start = iso_utc(float(epoch))
             f.attrs["start_utc"] = start
-            f.attrs["start_utc_source"] = "device clock: host time at the first sample"
+            f.attrs["start_utc_source"] = (
+                "device clock: timesync mapping (clock_mapping)"
+                if mapping is not None
+                else "device clock: host time at the first sample"
+            )
             for group in (*(f["streams"][n] for n in self._columns), *(f[n] for n in TABLES)):
                 if "time" in group:
                     group["time"].attrs["start"] = start

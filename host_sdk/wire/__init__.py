@@ -7,7 +7,7 @@
 The byte-level specification is protocol/README.md.
 """
 
-from host_sdk.wire.decoder import Decoder, parse_hello
+from host_sdk.wire.decoder import Decoder
 from host_sdk.wire.encoder import (
     CommandError,
     command_payload,
@@ -23,6 +23,7 @@ from host_sdk.wire.encoder import (
     reference_hello,
     reference_streams,
 )
+from host_sdk.wire.hello_check import parse_hello
 from host_sdk.wire.messages import (
     Ack,
     Command,
@@ -34,6 +35,7 @@ from host_sdk.wire.messages import (
     Message,
     Nack,
     RawSamples,
+    Reboot,
     SampleBlock,
     Status,
     StreamInfo,
@@ -52,6 +54,7 @@ __all__ = [
     "Message",
     "Nack",
     "RawSamples",
+    "Reboot",
     "SampleBlock",
     "Status",
     "StreamInfo",

@@ -1,6 +1,7 @@
 """Build frames on the host: commands for the board, and any board message for tests.
 
-A5 5A | length u16 | version u8 | type u8 | flags u8 | stream u8 | seq u16 | payload | crc32
+A5 5A | length u16 | version u8 | type u8 | flags u8 | stream u8 | seq u16 | boot u16 |
+hcheck u8 | payload | crc32
 """
 
 from __future__ import annotations
@@ -27,24 +28,36 @@ class CommandError(ValueError):
 
 
 def encode_frame(
-    msg_type: int, payload: bytes, *, flags: int = 0, stream: int = 0, seq: int = 0
+    msg_type: int,
+    payload: bytes,
+    *,
+    flags: int = 0,
+    stream: int = 0,
+    seq: int = 0,
+    boot: int = 0,
 ) -> bytes:
-    """One complete frame around `payload` (any length up to 65529; the board reads less)."""
+    """One complete frame around `payload` (any length up to 65526; the board reads less).
+    `boot` is the board's boot id (0 in host frames)."""
     length = defs.LENGTH_BASE + len(payload)
     if length > 0xFFFF:
         raise ValueError("payload too long for one frame")
-    head = _HEADER.pack(
-        defs.SYNC0,
-        defs.SYNC1,
-        length,
-        defs.PROTOCOL_VERSION,
-        msg_type,
-        flags,
-        stream,
-        seq & 0xFFFF,
+    head = bytearray(
+        _HEADER.pack(
+            defs.SYNC0,
+            defs.SYNC1,
+            length,
+            defs.PROTOCOL_VERSION,
+            msg_type,
+            flags,
+            stream,
+            seq & 0xFFFF,
+            boot & 0xFFFF,
+            0,
+        )
     )
+    head[defs.HCHECK_OFFSET] = zlib.crc32(head[defs.LENGTH_OFFSET : defs.HCHECK_OFFSET]) & 0xFF
     crc = zlib.crc32(payload, zlib.crc32(head[defs.LENGTH_OFFSET :]))
-    return head + bytes(payload) + _CRC.pack(crc)
+    return bytes(head) + bytes(payload) + _CRC.pack(crc)
 
 
 def command_id(cmd: int | str) -> int:
@@ -93,19 +106,26 @@ def encode_command(cmd_id: int | str, cmd_seq: int, frame_seq: int = 0, **fields
 
 
 def encode_ack(
-    cmd_id: int | str, cmd_seq: int, *, seq: int = 0, flags: int = 0, **applied: Any
+    cmd_id: int | str, cmd_seq: int, *, seq: int = 0, flags: int = 0, boot: int = 0, **applied: Any
 ) -> bytes:
     return encode_frame(
-        defs.MSG_ACK, command_payload(cmd_id, cmd_seq, **applied), seq=seq, flags=flags
+        defs.MSG_ACK, command_payload(cmd_id, cmd_seq, **applied), seq=seq, flags=flags, boot=boot
     )
 
 
 def encode_nack(
-    cmd_id: int, cmd_seq: int, reason: int, text: str = "", *, seq: int = 0, flags: int = 0
+    cmd_id: int,
+    cmd_seq: int,
+    reason: int,
+    text: str = "",
+    *,
+    seq: int = 0,
+    flags: int = 0,
+    boot: int = 0,
 ) -> bytes:
     data = text.encode()[: defs.NACK_TEXT_MAX]
     payload = struct.pack(defs.NACK_FMT, cmd_seq, cmd_id, reason) + data
-    return encode_frame(defs.MSG_NACK, payload, seq=seq, flags=flags)
+    return encode_frame(defs.MSG_NACK, payload, seq=seq, flags=flags, boot=boot)
 
 
 def encode_event(
@@ -117,19 +137,20 @@ def encode_event(
     *,
     seq: int = 0,
     flags: int = 0,
+    boot: int = 0,
 ) -> bytes:
     payload = struct.pack(defs.EVENT_FMT, t_us, code, cause, index, value)
-    return encode_frame(defs.MSG_EVENT, payload, seq=seq, flags=flags)
+    return encode_frame(defs.MSG_EVENT, payload, seq=seq, flags=flags, boot=boot)
 
 
-def encode_status(status: Status, *, seq: int = 0, flags: int = 0) -> bytes:
+def encode_status(status: Status, *, seq: int = 0, flags: int = 0, boot: int = 0) -> bytes:
     payload = struct.pack(defs.STATUS_FMT, *status.values())
-    return encode_frame(defs.MSG_STATUS, payload, seq=seq, flags=flags)
+    return encode_frame(defs.MSG_STATUS, payload, seq=seq, flags=flags, boot=boot)
 
 
-def encode_log(level: int, text: str, *, seq: int = 0, flags: int = 0) -> bytes:
+def encode_log(level: int, text: str, *, seq: int = 0, flags: int = 0, boot: int = 0) -> bytes:
     payload = bytes([level]) + text.encode()[: defs.LOG_TEXT_MAX]
-    return encode_frame(defs.MSG_LOG, payload, seq=seq, flags=flags)
+    return encode_frame(defs.MSG_LOG, payload, seq=seq, flags=flags, boot=boot)
 
 
 def hello_payload(hello: Hello) -> bytes:
@@ -160,8 +181,8 @@ def hello_payload(hello: Hello) -> bytes:
     )
 
 
-def encode_hello(hello: Hello, *, seq: int = 0, flags: int = 0) -> bytes:
-    return encode_frame(defs.MSG_HELLO, hello_payload(hello), seq=seq, flags=flags)
+def encode_hello(hello: Hello, *, seq: int = 0, flags: int = 0, boot: int = 0) -> bytes:
+    return encode_frame(defs.MSG_HELLO, hello_payload(hello), seq=seq, flags=flags, boot=boot)
 
 
 def encode_samples(
@@ -173,9 +194,12 @@ def encode_samples(
     t_first_us: int | None = None,
     seq: int = 0,
     flags: int = 0,
+    boot: int = 0,
+    board_dropped: int = 0,
 ) -> bytes:
     """A SAMPLES frame. `records` is a structured array (or raw record bytes with
-    `n_records`); `t_first_us` defaults to the first record's `t_us`."""
+    `n_records`); `t_first_us` defaults to the first record's `t_us`; `board_dropped` is
+    the stream's cumulative count of samples the board dropped before `first_index`."""
     if isinstance(records, np.ndarray):
         n = len(records)
         if t_first_us is None:
@@ -188,8 +212,15 @@ def encode_samples(
             raise ValueError("raw record bytes need n_records")
         n = n_records
         data = bytes(records)
-    payload = _SAMPLES_HEADER.pack(first_index & 0xFFFFFFFF, (t_first_us or 0) & 0xFFFFFFFF, n)
-    return encode_frame(defs.MSG_SAMPLES, payload + data, seq=seq, flags=flags, stream=stream)
+    payload = _SAMPLES_HEADER.pack(
+        first_index & 0xFFFFFFFF,
+        (t_first_us or 0) & 0xFFFFFFFF,
+        n,
+        board_dropped & 0xFFFFFFFF,
+    )
+    return encode_frame(
+        defs.MSG_SAMPLES, payload + data, seq=seq, flags=flags, stream=stream, boot=boot
+    )
 
 
 def f32(x: float) -> float:
@@ -202,7 +233,8 @@ def f32(x: float) -> float:
 
 def reference_streams(n_gratings: int = 4) -> tuple[StreamInfo, ...]:
     """The four default streams with the record layouts of protocol.defs and the field
-    names/units the reference firmware announces (the HELLO is the authority)."""
+    names the reference firmware announces (firmware/hello.py; the HELLO is the
+    authority; scales here are nominal, the board sends its calibration)."""
     us = FieldInfo("t_us", "us")
     return (
         StreamInfo(
@@ -220,7 +252,7 @@ def reference_streams(n_gratings: int = 4) -> tuple[StreamInfo, ...]:
             True,
             defs.FBG_RECORD_FMT_PREFIX + "i" * n_gratings,
             (us, FieldInfo("status", ""))
-            + tuple(FieldInfo(f"fm_{k}", "m", f32(1e-15), 0.0) for k in range(n_gratings)),
+            + tuple(FieldInfo(f"g{k}", "nm", f32(1e-6), 0.0) for k in range(n_gratings)),
         ),
         StreamInfo(
             defs.STREAM_ELEC,
@@ -230,8 +262,8 @@ def reference_streams(n_gratings: int = 4) -> tuple[StreamInfo, ...]:
             defs.ELEC_RECORD_FMT,
             (
                 us,
-                FieldInfo("v_counts", "count"),
-                FieldInfo("i_counts", "count"),
+                FieldInfo("voltage", "count"),
+                FieldInfo("current", "count"),
                 FieldInfo("state", ""),
             ),
         ),
@@ -241,7 +273,7 @@ def reference_streams(n_gratings: int = 4) -> tuple[StreamInfo, ...]:
             10.0,
             True,
             defs.TEMP_RECORD_FMT,
-            (us, FieldInfo("raw", "count"), FieldInfo("temp_mdegc", "degC", f32(1e-3), 0.0)),
+            (us, FieldInfo("raw", "count"), FieldInfo("temp", "degC", f32(1e-3), 0.0)),
         ),
     )
 
@@ -254,7 +286,7 @@ def reference_hello(n_gratings: int = 4, **overrides: Any) -> Hello:
         "board_id": "reference",
         "unique_id": "0000000000000000",
         "streams": reference_streams(n_gratings),
-        "limits": {"current_max_a": 5.0, "v_min_v": 2.5, "v_max_v": 4.25},
+        "limits": {"max_current_a": 5.0, "min_voltage_v": -4.5, "compliance_v": 4.5},
     }
     kw.update(overrides)
     return Hello(**kw)

@@ -82,7 +82,18 @@ def struct_from_format(fmt: str, names: Sequence[str]) -> cs.Struct:
 
 
 # ---- frame ---------------------------------------------------------------------------
-HEADER_NAMES = ("sync0", "sync1", "length", "version", "msg_type", "flags", "stream", "seq")
+HEADER_NAMES = (
+    "sync0",
+    "sync1",
+    "length",
+    "version",
+    "msg_type",
+    "flags",
+    "stream",
+    "seq",
+    "boot",
+    "hcheck",
+)
 HEADER = struct_from_format(defs.HEADER_FMT, HEADER_NAMES)
 CRC = cs.Int32ul
 
@@ -94,7 +105,7 @@ FRAME = cs.Struct(
 """A whole frame, header + payload + CRC (no checking; see `decoder` for that)."""
 
 # ---- samples -------------------------------------------------------------------------
-SAMPLES_HEADER_NAMES = ("first_index", "t_first_us", "n_records")
+SAMPLES_HEADER_NAMES = ("first_index", "t_first_us", "n_records", "board_dropped")
 SAMPLES_HEADER = struct_from_format(defs.SAMPLES_HEADER_FMT, SAMPLES_HEADER_NAMES)
 
 
@@ -104,6 +115,7 @@ def samples_layout(record: cs.Struct) -> cs.Struct:
         "first_index" / SAMPLES_HEADER.first_index.subcon,  # type: ignore[attr-defined]
         "t_first_us" / SAMPLES_HEADER.t_first_us.subcon,  # type: ignore[attr-defined]
         "n_records" / SAMPLES_HEADER.n_records.subcon,  # type: ignore[attr-defined]
+        "board_dropped" / SAMPLES_HEADER.board_dropped.subcon,  # type: ignore[attr-defined]
         "records" / cs.Array(cs.this.n_records, record),
     )
 

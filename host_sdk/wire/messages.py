@@ -200,14 +200,35 @@ class Log:
 class Gap:
     """`count` samples of `stream` are missing, starting at sample index `first_index`.
 
-    `on_board` is True when the board flagged the loss itself (FLAG_DROPPED: its buffers
-    overflowed), False when frames were lost or corrupted on the link.
+    `board_count` of them the board dropped itself (its buffers overflowed: the difference
+    of the cumulative `board_dropped` of the SAMPLES frames on either side); the other
+    `count - board_count` were lost on the link (frames lost or corrupted). Which indices
+    of the gap are which is not on the wire.
     """
 
     stream: int
     first_index: int
     count: int
-    on_board: bool = False
+    board_count: int = 0
+
+    @property
+    def on_board(self) -> bool:
+        """True when the board dropped every missing sample itself."""
+        return self.board_count >= self.count > 0
+
+    @property
+    def link_count(self) -> int:
+        return self.count - self.board_count
+
+
+@dataclass(frozen=True)
+class Reboot:
+    """The board's boot id changed: it restarted (frame seq and sample indices restart at
+    0, whatever frames of the new boot the link lost). `previous` is None for the first
+    boot id seen after a FLAG_BOOT frame."""
+
+    boot_id: int
+    previous: int | None
 
 
 @dataclass(frozen=True)
@@ -233,5 +254,5 @@ class RawSamples:
     seq: int = 0
 
 
-Message = Hello | SampleBlock | Ack | Nack | Event | Status | Log | Gap | Command
+Message = Hello | SampleBlock | Ack | Nack | Event | Status | Log | Gap | Command | Reboot
 """Everything `Decoder.feed` can return."""

@@ -45,9 +45,11 @@ def test_an_overloaded_rp2040_misses_slots_and_counts_every_one() -> None:
     _rig, lost, dropped = _stream("rp2040", 2000.0, {"limits": {"max_cpu_fraction": 0}})
     assert lost["link"] == 0
     assert dropped > 0.2 * 2000 * DEVICE_S
-    # every missed slot reaches the host as a board loss, except those after the last frame
-    # sent before streaming stopped: protocol v1 reports a drop on the stream's next frame
-    assert 0 <= dropped - lost["on_board"] <= 0.01 * dropped
+    # every missed slot reaches the host as a board loss, exactly: each SAMPLES frame carries
+    # its stream's cumulative drop count, and a stream that dropped after its last frame
+    # sends a frame of 0 records with the count when streaming stops
+    # KNOWN (issue 11 report): one run showed 3990 of 3991; one slot can still go unseen
+    assert 0 <= dropped - lost["on_board"] <= 1
 
 
 @pytest.mark.timeout(600)

@@ -12,7 +12,7 @@ from firmware.drivers.fbg_analog import FbgAnalog
 from firmware.drivers.hx711 import HX711
 from firmware.drivers.thermistor import Thermistor
 from protocol import messages
-from protocol.crc import crc32_check
+from protocol.crc import crc32_check, crc32_low8
 from protocol.frame import FrameWriter
 
 # Ticks wrap at 2**30 like a real port, to exercise the device-clock epoch logic. 32-bit
@@ -175,6 +175,9 @@ class FakeLink:
         self.samples = [0, 0, 0, 0]
         self.bad_crc = 0
         self.seqs = []
+        self.boot = 0  # boot id of the last frame
+        self.boot_ids = set()
+        self.bad_hcheck = 0
         self.stream = bytearray()
 
     def readinto(self, buf):
@@ -212,17 +215,23 @@ class FakeLink:
             self.bad_crc += 1
         t = buf[5]
         self.seqs.append(buf[8] | (buf[9] << 8))
+        self.boot = buf[10] | (buf[11] << 8)
+        self.boot_ids.add(self.boot)
+        if crc32_low8(bytearray(buf), 2, 12) != buf[12]:
+            self.bad_hcheck += 1
+        h = 13  # defs.HEADER_SIZE
         if t == 0x10:
-            self.samples[buf[7]] += buf[18] | (buf[19] << 8)
+            self.samples[buf[7]] += buf[h + 8] | (buf[h + 9] << 8)
             if not self.keep_samples:
                 return
-        self.frames.append((t, buf[6], buf[7], buf[8] | (buf[9] << 8), bytes(buf[10 : n - 4])))
+        self.frames.append((t, buf[6], buf[7], buf[8] | (buf[9] << 8), bytes(buf[h : n - 4])))
 
-    def send_command(self, cmd_seq, cmd_id, args):
+    def send_command(self, cmd_seq, cmd_id, args, flags=0, stream=0):
         w = FrameWriter(128)
         p = messages.encode_command(cmd_seq, cmd_id, args)
-        w.buf[10 : 10 + len(p)] = p
-        n = w.finish(0x20, 0, 0, len(p))
+        o = w.payload_offset
+        w.buf[o : o + len(p)] = p
+        n = w.finish(0x20, flags, stream, len(p))
         self.rx.extend(w.buf[:n])
 
     def take(self, msg_type=None):

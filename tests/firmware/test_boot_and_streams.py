@@ -42,7 +42,7 @@ for f in r.link.frames:
     if f[0] != defs.MSG_SAMPLES:
         continue
     first, t0, n = struct.unpack_from("<IIH", f[4], 0)
-    per.setdefault(f[2], []).append((first, t0, n, f[1], f[4][10:].hex()))
+    per.setdefault(f[2], []).append((first, t0, n, f[1], f[4][14:].hex()))
 emit({"per": per, "samples": r.link.samples, "bad": r.link.bad_crc,
       "seqs": r.link.seqs})
 """)

@@ -62,6 +62,10 @@ def test_hot_path_allocates_nothing_all_streams(mp):
 
 
 def test_whole_firmware_in_160k_heap(mp, mpy_tree):
+    # The Pico's heap holds 32-bit objects: the 32-bit VM (wasm) is held to 160 KiB. The
+    # 64-bit unix port doubles every pointer and object header, so the same firmware
+    # needs more there; it runs with 1.6x the heap, as a check that nothing else grows.
+    wide = mp.keywords["vm"] == "unix"
     (r,) = mp(
         """
 import gc, micropython
@@ -87,7 +91,7 @@ gc.collect()
 emit({"live_boot": live_boot, "live_end": gc.mem_alloc(), "samples": r.link.samples,
       "bad": r.link.bad_crc})
 """,
-        heapsize="160k",
+        heapsize="256k" if wide else "160k",
         paths=(mpy_tree,),
     )
     print(
@@ -96,7 +100,8 @@ emit({"live_boot": live_boot, "live_end": gc.mem_alloc(), "samples": r.link.samp
     )
     assert r["bad"] == 0
     assert r["samples"][2] >= 950
-    assert r["live_boot"] < 128 * 1024  # code + buffers; ~30 KiB spare for transients
+    # code + buffers; ~30 KiB spare for transients on the board's 32-bit heap
+    assert r["live_boot"] < (205 if wide else 128) * 1024
 
 
 def test_dropped_samples_counted_and_flagged(mp):

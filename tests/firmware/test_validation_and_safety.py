@@ -97,7 +97,7 @@ out = {}
 for name, payload in (("short", struct.pack("<HB", 7, defs.CMD_SET_CELL) + b"\\x00"),
                       ("unknown", struct.pack("<HB", 8, 0x7E))):
     w = FrameWriter(64)
-    w.buf[10:10 + len(payload)] = payload
+    w.buf[13:13 + len(payload)] = payload
     n = w.finish(defs.MSG_COMMAND, 0, 0, len(payload))
     r.link.rx.extend(w.buf[:n])
     r.step()
@@ -131,6 +131,73 @@ emit({"a": a, "b": b, "n1": n1, "n2": n2, "starts": len([e for e in ev if e[1] =
     assert r["a"] == r["b"] and r["a"][0] == "ack"
     assert r["n1"] == r["n2"] and r["n1"][0] == "nack"
     assert r["starts"] == 1 and r["edges"] == 2  # on at 0 s, off at 1 s; not restarted
+
+
+def test_a_reused_seq_with_other_arguments_is_applied(mp):
+    """Retries are matched on (cmd_seq, cmd_id, arguments): 4000 ms after 3000 ms with the
+    same cmd_seq is a new command (it was ACKed 3000 again in the first v2 firmware)."""
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig()
+a = r.cmd(defs.CMD_SET_WATCHDOG, (3000,), seq=700)
+b = r.cmd(defs.CMD_SET_WATCHDOG, (4000,), seq=700)
+wd = r.app.safety.watchdog_ms
+c = r.cmd(defs.CMD_SET_WATCHDOG, (4000,), seq=700)   # a true retry: not applied again
+# a restarted host reusing the last seq for get_info still gets a HELLO (read-only commands
+# always run), and they do not replace the remembered command
+r.link.take()
+i1 = r.cmd(defs.CMD_GET_INFO, seq=700)
+hellos = len(r.link.take(defs.MSG_HELLO))
+i2 = r.cmd(defs.CMD_GET_INFO, seq=700)
+hellos2 = len(r.link.take(defs.MSG_HELLO))
+t1 = r.cmd(defs.CMD_TIMESYNC, (0,), seq=701)
+r.run_s(0.25)
+t2 = r.cmd(defs.CMD_TIMESYNC, (0,), seq=701)
+emit({"a": a, "b": b, "c": c, "wd": wd, "i1": i1, "i2": i2, "h": [hellos, hellos2],
+      "t": [t1, t2]})
+""")
+    assert r["a"] == ["ack", [3000]] and r["b"] == ["ack", [4000]] and r["wd"] == 4000
+    assert r["c"] == r["b"]
+    assert r["i1"][0] == r["i2"][0] == "ack" and r["h"] == [1, 1]
+    (k1, (t1,)), (k2, (t2,)) = r["t"]
+    assert k1 == k2 == "ack" and 240000 <= t2 - t1 <= 260000  # timesync runs every time
+
+
+def test_commands_with_reserved_flags_stream_or_no_header_are_not_executed(mp):
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+from protocol.frame import FrameWriter
+r = Rig()
+bad0 = r.app.link.reader.bad_frames
+r.link.send_command(800, defs.CMD_SET_WATCHDOG, (7000,), flags=0x80)
+r.step()
+r.link.send_command(801, defs.CMD_SET_WATCHDOG, (8000,), stream=2)
+r.step()
+w = FrameWriter(16)
+n = w.finish(defs.MSG_COMMAND, 0, 0, 2)   # a 2-byte payload: no cmd_id to answer
+r.link.rx.extend(w.buf[:n])
+r.step()
+emit({"replies": [r.reply(800), r.reply(801)], "wd": r.app.safety.watchdog_ms,
+      "bad": r.app.link.reader.bad_frames - bad0})
+""")
+    assert r["replies"] == [None, None] and r["wd"] != 7000 and r["wd"] != 8000
+    assert r["bad"] == 3
+
+
+def test_every_frame_carries_the_boot_id_and_a_good_header_check(mp):
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig(keep_samples=True)
+r.cmd(defs.CMD_SET_STREAMING, (1,))
+r.run_s(0.5)
+emit({"boots": sorted(r.link.boot_ids), "bad_hcheck": r.link.bad_hcheck,
+      "frames": len(r.link.seqs), "bad": r.link.bad_crc})
+""")
+    assert len(r["boots"]) == 1 and 0 < r["boots"][0] <= 0xFFFF
+    assert r["frames"] > 5 and r["bad_hcheck"] == 0 and r["bad"] == 0
 
 
 def test_watchdog_latches_and_clear_fault(mp):
@@ -244,6 +311,28 @@ emit({"a": a, "on": r.hal.source.on, "lat": [e[2] for e in ev if e[1] == defs.EV
         assert r["clear"][0] == "ack"
     if name == "sensor":
         assert r["sf"] == [3]
+
+
+def test_a_version_1_host_gets_a_log_naming_both_versions(mp):
+    (r,) = mp("""
+import struct
+from rig import Rig
+from protocol import defs
+from protocol.crc import crc32_into
+r = Rig()
+# a version-1 COMMAND (10-byte header, no boot id, no header check): set_watchdog 7000 ms
+p = struct.pack("<HBI", 900, defs.CMD_SET_WATCHDOG, 7000)
+f = bytearray(struct.pack("<BBHBBBBH", 0xA5, 0x5A, 6 + len(p), 1, defs.MSG_COMMAND, 0, 0, 1))
+f += p + bytes(4)
+crc32_into(f, 2, len(f) - 4)
+r.link.rx.extend(f)
+r.step()
+logs = [bytes(x[4][1:]).decode() for x in r.link.take(defs.MSG_LOG)]
+emit({"logs": logs, "wd": r.app.safety.watchdog_ms, "reply": r.reply(900)})
+""")
+    assert r["reply"] is None and r["wd"] != 7000
+    both = [t for t in r["logs"] if "protocol version 1" in t and "protocol version 2" in t]
+    assert both, r["logs"]
 
 
 def test_commands_survive_garbage_and_ctrl_c_bytes(mp):

@@ -82,7 +82,7 @@ def send(mtype, flags, stream, n):
 
 p = messages.encode_hello(HELLO)
 w.buf[w.payload_offset:w.payload_offset + len(p)] = p
-send(defs.MSG_HELLO, defs.FLAG_BOOT, 0, len(p))
+send(defs.MSG_HELLO, 0, 0, len(p))  # no FLAG_BOOT: the sample indices are random
 sframes = {}
 for s in HELLO["streams"]:
     sframes[s["id"]] = frame.SampleFrame(s["id"], struct.calcsize(s["record_format"]))

@@ -70,7 +70,12 @@ def _corrupt(rng: np.random.Generator, f: bytes, kind: int) -> bytes:
     if kind == 2:  # bytes dropped inside
         b = bytearray(f)
         for _ in range(int(rng.integers(1, 4))):
-            del b[int(rng.integers(0, len(b)))]
+            at = int(rng.integers(0, len(b)))
+            if at == len(b) - 1 and b[at] == defs.SYNC0:
+                # a last A5 dropped is a truncation the next frame's sync word completes
+                # (the frame arrives intact, the next one loses its sync): as in kind 1
+                at -= 1
+            del b[at]
         return bytes(b)
     if kind == 3:  # bytes inserted inside (strictly inside: before byte 0 it is harmless)
         at = int(rng.integers(1, n))
@@ -89,7 +94,7 @@ def _make_round(rng: np.random.Generator, seq0: int):
     rand = rng.integers(0, 256, 2_000_000, dtype=np.uint8).tobytes()
     rpos = 0
     seq = seq0
-    frames.append(encode_hello(HELLO, seq=seq, flags=defs.FLAG_BOOT))
+    frames.append(encode_hello(HELLO, seq=seq))  # a running board: indices anywhere
     desc.append(("hello",))
     kinds = rng.integers(0, 100, FRAMES_PER_ROUND)
     for k in range(1, FRAMES_PER_ROUND):
@@ -136,7 +141,9 @@ def _make_round(rng: np.random.Generator, seq0: int):
             bad = _corrupt(rng, f, int(ckind[k]))
             # garbage inserted after the first byte can end in A5 and so rebuild the sync
             # word: the frame then arrives intact after some garbage, and must be decoded
-            if f in bad:
+            # (or the garbage before it ends in A5 and the damage took the frame's own A5)
+            tail = parts[-1][-len(f) :] if parts else b""
+            if f in bad or f in tail + bad:
                 corrupt[k] = False
             parts.append(bad)
         else:

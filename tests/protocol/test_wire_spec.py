@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,33 +33,52 @@ def example(name: str) -> bytes:
 
 
 def test_worked_examples_match_the_code() -> None:
+    boot = 0x3A7C
     cmd = encode_command(defs.CMD_SET_CELL, 7, frame_seq=3, area_m2=1e-4)
     assert example("set_cell") == cmd
-    assert example("set_cell_ack") == encode_ack(defs.CMD_SET_CELL, 7, seq=0x12, area_m2=1e-4)
+    assert example("set_cell_ack") == encode_ack(
+        defs.CMD_SET_CELL, 7, seq=0x12, boot=boot, area_m2=1e-4
+    )
     s = reference_hello().stream(defs.STREAM_ELEC)
     r = np.zeros(2, s.dtype)
     r["t_us"] = [1_000_000, 1_000_200]
-    r["v_counts"] = [1_893_000, 1_893_010]
-    r["i_counts"] = [-52_000, -52_001]
+    r["voltage"] = [1_893_000, 1_893_010]
+    r["current"] = [-52_000, -52_001]
     r["state"] = 3
-    assert example("elec_samples") == encode_samples(2, 5000, r, seq=0x0203)
+    assert example("elec_samples") == encode_samples(
+        2, 5000, r, seq=0x0203, boot=boot, board_dropped=12
+    )
     ev = encode_event(
-        1_234_567, defs.EV_STOP_LATCHED, defs.CAUSE_WATCHDOG, seq=0x0102, flags=defs.FLAG_LATCHED
+        1_234_567,
+        defs.EV_STOP_LATCHED,
+        defs.CAUSE_WATCHDOG,
+        seq=0x0102,
+        flags=defs.FLAG_LATCHED,
+        boot=boot,
     )
     assert example("stop_event") == ev
+    assert example("timesync") == encode_command("timesync", 0x9001, frame_seq=4, t_us=0)
+    assert example("timesync_ack") == encode_ack(
+        "timesync", 0x9001, seq=0x13, boot=boot, t_us=3_000_123_456
+    )
+
+
+def test_header_check_as_the_spec_says() -> None:
+    for name in ("set_cell", "set_cell_ack", "elec_samples", "stop_event", "timesync_ack"):
+        f = example(name)
+        assert zlib.crc32(f[2:12]) & 0xFF == f[12]
+        assert zlib.crc32(f[12:-4], zlib.crc32(f[2:12])) == int.from_bytes(f[-4:], "little")
+        assert len(f) == 8 + int.from_bytes(f[2:4], "little")
 
 
 def test_worked_examples_decode() -> None:
     dec = Decoder(reference_hello())
-    out = dec.feed(
-        example("set_cell")
-        + example("set_cell_ack")
-        + example("elec_samples")
-        + example("stop_event")
-    )
+    # the host's command and the board's frames are two directions: decode them apart
+    cmd = Decoder().feed(example("set_cell"))
+    out = cmd + dec.feed(example("set_cell_ack") + example("elec_samples") + example("stop_event"))
     assert isinstance(out[0], Command) and out[0].name == "set_cell"
     assert isinstance(out[1], Ack) and out[1].cmd_seq == 7
-    assert isinstance(out[2], SampleBlock) and out[2].records["i_counts"].tolist() == [
+    assert isinstance(out[2], SampleBlock) and out[2].records["current"].tolist() == [
         -52000,
         -52001,
     ]

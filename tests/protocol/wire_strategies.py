@@ -114,7 +114,7 @@ def stream_infos(draw: st.DrawFn, sid: int) -> StreamInfo:
     )
     return StreamInfo(
         sid,
-        draw(name),
+        f"{draw(name)}_{sid}",  # stream names are unique in a HELLO
         f32(draw(st.floats(0.0, 1e5))),
         draw(st.booleans()),
         "<" + "".join(codes),
@@ -129,7 +129,7 @@ def hellos(draw: st.DrawFn) -> Hello:
     return Hello(
         defs.PROTOCOL_VERSION,
         (draw(u8), draw(u8), draw(u8)),
-        draw(st.text(max_size=20)),
+        draw(st.text(min_size=1, max_size=20)),
         draw(st.text(max_size=20)),
         tuple(draw(stream_infos(i)) for i in ids),
         limits,

@@ -10,8 +10,10 @@ the way back, so the host retries), `drop_sample_frames`, `refuse`, `silent`, `u
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+import zlib
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,8 @@ import serial
 
 from host_sdk import wire
 from protocol import defs
+
+READ_ONLY = ("heartbeat", "get_info", "get_status", "timesync")  # always executed (§6.3)
 
 
 class FakeBoard:
@@ -51,6 +55,10 @@ class FakeBoard:
 
     # ---- state --------------------------------------------------------------------------
     def _reset_state(self) -> None:
+        old = getattr(self, "boot_id", 0)
+        self.boot_id = old
+        while self.boot_id in (0, old):  # a new random boot id at every boot (protocol §6.2)
+            self.boot_id = random.randint(1, 0xFFFF)
         self.t0 = time.monotonic()
         self.frame_seq = 0
         self.boot_flag = defs.FLAG_BOOT
@@ -114,6 +122,7 @@ class FakeBoard:
                 value,
                 seq=self._seq(),
                 flags=self._flags(),
+                boot=self.boot_id,
             )
         )
 
@@ -137,13 +146,27 @@ class FakeBoard:
                     self.received.append(msg)
                     self._command(msg)
 
+    def _restamp(self, frame: bytes) -> bytes:
+        """The stored reply as a new frame (the board's next frame seq), as the board sends
+        it again: the same bytes again would be a duplicate frame (dropped)."""
+        b = bytearray(frame)
+        b[8:10] = self._seq().to_bytes(2, "little")
+        b[12] = zlib.crc32(b[2:12]) & 0xFF
+        b[-4:] = zlib.crc32(b[2:-4]).to_bytes(4, "little")
+        return bytes(b)
+
+    @staticmethod
+    def _key(cmd: Any) -> tuple[int, int, tuple[Any, ...]]:
+        return (cmd.cmd_seq, cmd.cmd_id, tuple(sorted(dict(cmd.args).items())))
+
     def _reply(self, cmd: Any, frame: bytes, extra: bytes = b"") -> None:
-        self.replies[cmd.cmd_seq] = frame
+        if cmd.name not in READ_ONLY:
+            self.replies = {self._key(cmd): frame}  # the board remembers the last command
+        self._emit(extra)  # HELLO / STATUS / event before the ACK, as the board does
         if self.drop_replies > 0:
             self.drop_replies -= 1
         else:
             self._emit(frame)
-        self._emit(extra)
 
     def _command(self, cmd: Any) -> None:
         if self.silent:
@@ -151,19 +174,22 @@ class FakeBoard:
         if self.ignore > 0:
             self.ignore -= 1
             return
-        if cmd.cmd_seq in self.replies:  # a retry: answer again, apply nothing
-            self._emit(self.replies[cmd.cmd_seq])
+        if self._key(cmd) in self.replies:  # a retry: answer again, apply nothing
+            self._emit(self._restamp(self.replies[self._key(cmd)]))
             return
         name, args = cmd.name, dict(cmd.args)
         if name in self.refuse:
             reason, text = self.refuse[name]
             self._reply(
-                cmd, wire.encode_nack(cmd.cmd_id, cmd.cmd_seq, reason, text, seq=self._seq())
+                cmd,
+                wire.encode_nack(
+                    cmd.cmd_id, cmd.cmd_seq, reason, text, seq=self._seq(), boot=self.boot_id
+                ),
             )
             return
         if name in ("constant", "pulse_train", "gitt") or name == "staircase":
             amp = float(args.get("current", args.get("amplitude", args.get("stop", 0.0))))
-            limit = float(self.hello.limits.get("current_max_a", 5.0))
+            limit = float(self.hello.limits.get("max_current_a", 5.0))
             if abs(amp) > limit:
                 self._reply(
                     cmd,
@@ -173,15 +199,18 @@ class FakeBoard:
                         defs.NACK_OUT_OF_RANGE,
                         f"current {amp:g} A outside +-{limit:g} A",
                         seq=self._seq(),
+                        boot=self.boot_id,
                     ),
                 )
                 return
         self.applied.append(cmd)
         extra = b""
         if name == "get_info":
-            extra = wire.encode_hello(self.hello, seq=0)
+            extra = wire.encode_hello(self.hello, seq=self._seq(), boot=self.boot_id)
         elif name == "get_status":
-            extra = wire.encode_status(self._status(), seq=0)
+            extra = wire.encode_status(self._status(), seq=self._seq(), boot=self.boot_id)
+        elif name == "timesync":
+            args = {"t_us": self.now_us() & 0xFFFFFFFF}
         elif name == "config_stream":
             self.enabled[args["stream"]] = bool(args["enabled"])
             self.rates[args["stream"]] = float(args["rate_hz"])
@@ -202,12 +231,18 @@ class FakeBoard:
         elif name == "stop":
             if self.state == defs.STATE_RUNNING:
                 extra = wire.encode_event(
-                    self.now_us() & 0xFFFFFFFF, defs.EV_WAVEFORM_END, defs.CAUSE_HOST_STOP, seq=0
+                    self.now_us() & 0xFFFFFFFF,
+                    defs.EV_WAVEFORM_END,
+                    defs.CAUSE_HOST_STOP,
+                    seq=self._seq(),
+                    boot=self.boot_id,
                 )
             self.state = defs.STATE_IDLE
             self.setpoint_a = 0.0
             self.end_at_us = None
-        ack = wire.encode_ack(cmd.cmd_id, cmd.cmd_seq, seq=self._seq(), flags=self._flags(), **args)
+        ack = wire.encode_ack(
+            cmd.cmd_id, cmd.cmd_seq, seq=self._seq(), flags=self._flags(), boot=self.boot_id, **args
+        )
         self._reply(cmd, ack, extra)
         if name == "reset":
             self.reboot()
@@ -241,13 +276,13 @@ class FakeBoard:
                         np.int64
                     ) & 0xFFFFFFFF
                     names = s.dtype.names or ()
-                    if "v_counts" in names:
-                        rec["v_counts"] = 3000 + (idx % 100)
-                        rec["i_counts"] = int(self.setpoint_a * 1000)
+                    if "voltage" in names:
+                        rec["voltage"] = 3000 + (idx % 100)
+                        rec["current"] = int(self.setpoint_a * 1000)
                     if "counts" in names:
                         rec["counts"] = 100_000 + (idx % 10)
                     frame = wire.encode_samples(
-                        s.id, start, rec, seq=self._seq(), flags=self._flags()
+                        s.id, start, rec, seq=self._seq(), flags=self._flags(), boot=self.boot_id
                     )
                     if self.drop_sample_frames > 0:
                         self.drop_sample_frames -= 1

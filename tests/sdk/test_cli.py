@@ -83,7 +83,7 @@ def _recording(path: Path) -> None:
     elec = hello.stream_named("elec")
     with Recorder(path, hello) as r:
         rec = np.zeros(1000, dtype=elec.dtype)
-        rec["v_counts"] = np.arange(1000)
+        rec["voltage"] = np.arange(1000)
         r.add_block(
             SimpleNamespace(stream="elec", records=rec, t_s=np.arange(1000) / 100.0, first_index=0)
         )

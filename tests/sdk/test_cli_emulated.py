@@ -129,7 +129,12 @@ def test_board_reboot_during_a_run_exits_3(
 
     def reset_when_running() -> None:
         rigs = opened.rigs
-        _wait(lambda: bool(rigs) and rigs[0].device_time_s > 2.0, what="the run to start")
+        # the rest step has started (its waveform_start): device time alone can pass 2 s
+        # before the step starts, as timesync replies carry the device clock too
+        _wait(
+            lambda: bool(rigs) and any(e.name == "waveform_start" for e in rigs[0].events),
+            what="the run to start",
+        )
         rigs[0].emulator.reset_board()
 
     t = threading.Thread(target=reset_when_running, daemon=True)

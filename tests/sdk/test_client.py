@@ -4,6 +4,7 @@ streaming, time unwrapping, lost samples, reconnect, reboot, safe exit, several 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -265,6 +266,49 @@ def test_several_rigs_in_one_process() -> None:
 def test_heartbeat_thread_feeds_board(board: FakeBoard) -> None:
     r = _rig(board, heartbeat_s=0.05)
     try:
-        assert _wait(lambda: sum(c.name == "heartbeat" for c in board.received) >= 3)
+        # the heartbeat is a timesync exchange (protocol §8): it feeds the watchdog too
+        assert _wait(lambda: sum(c.name == "timesync" for c in board.received) >= 3)
     finally:
         r.close()
+
+
+def test_heartbeats_are_timesync_exchanges_that_map_device_time_to_utc(board: FakeBoard) -> None:
+    """The heartbeat measures the device clock against UTC continuously (protocol §8)."""
+    rig = _rig(board, heartbeat_s=0.05)
+    assert _wait(lambda: rig.clock_sync.exchanges >= 3, timeout=30.0)
+    m = rig.clock_mapping
+    assert m is not None and m.exchanges >= 3 and m.uncertainty_s >= 0
+    assert any(c.name == "timesync" for c in board.received)
+    # the fake board's clock started at its t0: device time 0 was then, in UTC
+    t0_utc = time.time() - (time.monotonic() - board.t0)
+    assert abs(m.utc_at_zero_s - t0_utc) < 0.5 + m.uncertainty_s
+    m2 = rig.timesync()  # one more exchange on demand
+    assert m2 is not None and m2.exchanges > m.exchanges
+    rig.close()
+
+
+def test_a_new_command_seq_starts_at_random() -> None:
+    seqs = {Rig(Link(opener=FakeBoard().port))._cmd_seq for _ in range(8)}  # type: ignore[arg-type]
+    assert len(seqs) > 1
+
+
+class _V1Board(FakeBoard):
+    """A board with protocol version 1 firmware: the same frames in the v1 layout."""
+
+    def _emit(self, frame: bytes) -> None:
+        if frame:
+            body = bytes([1]) + frame[5:10] + frame[defs.HEADER_SIZE : -4]
+            head = bytes([0xA5, 0x5A]) + len(body).to_bytes(2, "little")
+            frame = head + body + zlib.crc32(head[2:] + body).to_bytes(4, "little")
+        super()._emit(frame)
+
+    def receive(self, data: bytes) -> None:  # a v1 board cannot read v2 commands: it
+        with self.lock:  # answers every GET_INFO with its (v1) HELLO
+            self._emit(wire.encode_hello(self.hello, seq=self._seq()))
+
+
+def test_a_version_1_board_gets_an_error_naming_both_versions() -> None:
+    with pytest.raises(
+        IncompatibleBoard, match="protocol version 1; this SDK speaks protocol version 2"
+    ):
+        _rig(_V1Board(), connect_timeout_s=0.6)

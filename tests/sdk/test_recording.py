@@ -70,7 +70,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert len(elec) == 10_000
     assert np.array_equal(elec.records["sample_index"], np.arange(10_000))
     assert np.allclose(elec.t_s, np.arange(10_000) / 5000.0)
-    assert elec.records.dtype["v_counts"] == hello.stream_named("elec").dtype["v_counts"]
+    assert elec.records.dtype["voltage"] == hello.stream_named("elec").dtype["voltage"]
     assert rec.lost_samples()["elec"] == 12
     assert rec.events[0]["cause"] == 3 and rec.markers[0]["text"] == b"step 0 rest"
 
@@ -82,10 +82,10 @@ def test_export_csv_and_parquet(tmp_path: Path) -> None:
     pqs = export_recording(path, tmp_path / "pq", "parquet")
     elec_csv = next(p for p in csvs if p.name == "r_elec.csv")
     lines = elec_csv.read_text().splitlines()
-    assert lines[0].startswith("t_dev_s,sample_index,t_us,v_counts")
+    assert lines[0].startswith("t_dev_s,sample_index,t_us,voltage")
     assert len(lines) == 1001
     table = pq.read_table(next(p for p in pqs if p.name == "r_fbg.parquet"))
-    assert "fm_0_m" in table.column_names  # physical column from the HELLO scale
+    assert "g0_nm" in table.column_names  # physical column from the HELLO scale
     events = pq.read_table(next(p for p in pqs if p.name == "r_events.parquet"))
     assert events.column("name").to_pylist() == ["waveform_end"]
 
