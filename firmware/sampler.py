@@ -95,7 +95,12 @@ class Sampler:
         self.first_tick = [0] * 4
         self.first_ep6 = [0] * 4
         self.first_iep6 = [0] * 4
-        self.drop_flag = [0] * 4
+        # FLAG_DROPPED for the frame in buffer b of stream s (at 2 * s + b): set on the frame
+        # that follows lost records, so the host sees the gap and the flag on the same frame
+        # (one flag per stream went out on whichever frame was sealed next: a refused frame
+        # from before the gap, retried later, took it, and the host counted the board's
+        # missed slots as link loss)
+        self.drop_flag = [0] * 8
         self.dropped = 0
         self.missed = 0  # acquisitions skipped because the loop ran late
         self.records = 0
@@ -227,10 +232,11 @@ class Sampler:
         else:
             i += k
         self.index[s] = i
-        self.frames[s][self.active[s]].first_index = i
+        a = self.active[s]
+        self.frames[s][a].first_index = i
         m = self.dropped
         self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
-        self.drop_flag[s] = defs.FLAG_DROPPED
+        self.drop_flag[2 * s + a] = defs.FLAG_DROPPED
 
     # ---- acquisition + packing (hot path: no allocation) ------------------------------
     def _slot(self, s):
@@ -324,7 +330,7 @@ class Sampler:
         self._added(FBG, fr)
 
     # ---- frames to the link ----------------------------------------------------------
-    def _seal(self, s, fr):
+    def _seal(self, s, b, fr):
         buf = fr.buf
         struct.pack_into("<IIH", buf, _HDR, fr.first_index, fr.t_first_us, fr.count)
         buf[_HDR + 3] |= self.first_iep6[s]
@@ -333,15 +339,15 @@ class Sampler:
         w.seq = self.link.seq
         return w.finish(
             defs.MSG_SAMPLES,
-            self.link.flags() | self.drop_flag[s],
+            self.link.flags() | self.drop_flag[2 * s + b],
             s,
             _SHDR + fr.count * fr.record_size,
         )
 
-    def _send(self, s, fr):
-        r = self.link.send(fr.buf, self._seal(s, fr))
-        if r == SENT:
-            self.drop_flag[s] = 0
+    def _send(self, s, b, fr):
+        r = self.link.send(fr.buf, self._seal(s, b, fr))
+        if r != REFUSED:
+            self.drop_flag[2 * s + b] = 0
         return r
 
     def _rotate(self, s):
@@ -349,15 +355,16 @@ class Sampler:
         a = self.active[s]
         other = pair[1 - a]
         if self.pending[s]:
-            if self._send(s, other) == REFUSED:
+            if self._send(s, 1 - a, other) == REFUSED:
                 m = self.dropped
                 k = other.count
                 self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
-                self.drop_flag[s] = defs.FLAG_DROPPED
+                self.drop_flag[2 * s + 1 - a] = 0
+                self.drop_flag[2 * s + a] = defs.FLAG_DROPPED  # cur follows the lost ones
             self.pending[s] = False
             other.count = 0
         cur = pair[a]
-        if self._send(s, cur) == REFUSED:
+        if self._send(s, a, cur) == REFUSED:
             self.pending[s] = True
             a = 1 - a
             self.active[s] = a
@@ -373,8 +380,9 @@ class Sampler:
             if pair is None:
                 continue
             if self.pending[s]:
-                other = pair[1 - self.active[s]]
-                if self._send(s, other) != REFUSED:
+                b = 1 - self.active[s]
+                other = pair[b]
+                if self._send(s, b, other) != REFUSED:
                     self.pending[s] = False
                     other.count = 0
             fr = pair[self.active[s]]
