@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover
     micropython = None
 
 STATUS_PERIOD_US = 1000000
+MAX_LATENCY_US = 200000  # a sample frame is sent when full or when its first record is this old
 MAX_SLEEP_US = 1000000  # the loop sleeps until its next deadline, at most this long
 _LINK_RETRY_US = 1000  # while the link's outbox holds bytes, look again after this
 _M30 = 0x3FFFFFFF
@@ -70,7 +71,14 @@ class App:
         cfg = definition["streams"]
         rates = [cfg[n]["rate_hz"] for n in defs.STREAM_NAMES]
         enabled = [cfg[n]["enabled"] for n in defs.STREAM_NAMES]
-        self.sampler = Sampler(hal, self.link, self.dc, rates, enabled)
+        self.sampler = Sampler(
+            hal,
+            self.link,
+            self.dc,
+            rates,
+            enabled,
+            max_latency_us=int(definition.get("max_latency_us", MAX_LATENCY_US)),
+        )
         cal = self.calib
         i_zero = int(round(-cal.get("amps_offset_a", 0.0) / cal["amps_per_count"]))
         self.safety = Safety(
