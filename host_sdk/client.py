@@ -880,8 +880,11 @@ class Rig:
                     self._dispatch(msg)
                 except Exception:  # noqa: BLE001 - a bad callback must not kill the reader
                     log.exception("while handling %r", type(msg).__name__)
-            if self.heartbeat_s and self._heartbeat_due_by_device_time():
-                self._beat_due.set()
+            if self.heartbeat_s and self._link_up.is_set() and self._heartbeat_due_by_device_time():
+                # beat from here, at once: handing it to the heartbeat thread cost a thread
+                # switch (up to the interpreter's 5 ms switch interval while this thread
+                # decodes), and an emulated board at the host lease waits for this byte
+                self._send_heartbeat()
 
     def _heartbeat_due_by_device_time(self) -> bool:
         """True once the device clock has run a quarter of the watchdog since the last
@@ -1118,10 +1121,13 @@ class Rig:
                 return
             if not self._link_up.is_set():
                 continue
-            self._beat_device_s = self.time.now_s
-            seq = self._next_seq()
-            with contextlib.suppress(LinkLost):
-                self.link.write(wire.encode_command(defs.CMD_HEARTBEAT, seq, seq))
+            self._send_heartbeat()
+
+    def _send_heartbeat(self) -> None:
+        self._beat_device_s = self.time.now_s
+        seq = self._next_seq()
+        with contextlib.suppress(LinkLost):
+            self.link.write(wire.encode_command(defs.CMD_HEARTBEAT, seq, seq))
 
 
 MAX_COUNT = 65_535  # the firmware counts pulses in 16 bits
