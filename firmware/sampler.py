@@ -16,7 +16,7 @@ import struct
 from micropython import const
 
 from firmware.fastops import copy_bytes
-from firmware.link import REFUSED, SENT
+from firmware.link import REFUSED
 from protocol import defs
 from protocol.frame import SampleFrame
 
