@@ -70,7 +70,14 @@ class App:
         cfg = definition["streams"]
         rates = [cfg[n]["rate_hz"] for n in defs.STREAM_NAMES]
         enabled = [cfg[n]["enabled"] for n in defs.STREAM_NAMES]
-        self.sampler = Sampler(hal, self.link, self.dc, rates, enabled)
+        self.sampler = Sampler(
+            hal,
+            self.link,
+            self.dc,
+            rates,
+            enabled,
+            max_latency_us=int(definition.get("max_latency_us", defs.SAMPLE_FLUSH_US)),
+        )
         cal = self.calib
         i_zero = int(round(-cal.get("amps_offset_a", 0.0) / cal["amps_per_count"]))
         self.safety = Safety(

@@ -150,10 +150,16 @@ class Sampler:
         if self.fbg_self_paced:
             # lines arrive at the interrogator's pace: take one if it is at most a quarter
             # period early (jitter), so a stream at the interrogator's rate loses none
-            if self.fbg.poll(self.dc.t30) and clock.ticks_diff(now, self.next_due[FBG]) >= -(
-                self.period_us[FBG] >> 2
-            ):
+            p = self.period_us[FBG]
+            d = clock.ticks_diff(now, self.next_due[FBG])
+            if self.fbg.poll(self.dc.t30) and d >= -(p >> 2):
                 self._advance(FBG, now)
+                if (p >> 4) < d <= p:
+                    # the interrogator sweeps on its own clock, later in each period than
+                    # this stream's grid: follow its phase (its next line is there by
+                    # now + p), as for the HX711, instead of polling for it every 1/16
+                    # period (160 loop passes per device second at 10 Hz, now 10)
+                    self.next_due[FBG] = clock.ticks_add(now, p)
                 self._fbg_record()
         for s in range(4):
             if not self.fitted[s]:

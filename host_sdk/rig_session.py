@@ -188,8 +188,11 @@ class LinkSession(RigState):
                     self._dispatch(msg)
                 except Exception:  # noqa: BLE001 - a bad callback must not kill the reader
                     log.exception("while handling %r", type(msg).__name__)
-            if self.heartbeat_s and self._heartbeat_due_by_device_time():
-                self._beat_due.set()
+            if self.heartbeat_s and self._link_up.is_set() and self._heartbeat_due_by_device_time():
+                # beat from here, at once: handing it to the heartbeat thread costs a thread
+                # switch (up to the interpreter's 5 ms switch interval while this thread
+                # decodes), and an emulated board at the host lease waits for this byte
+                self._send_heartbeat()
 
     def _heartbeat_due_by_device_time(self) -> bool:
         """True once the device clock has run a quarter of the watchdog since the last
@@ -291,12 +294,15 @@ class LinkSession(RigState):
                 return
             if not self._link_up.is_set():
                 continue
-            self._beat_device_s = self.time.now_s
-            seq = self._next_seq()
-            # a timesync feeds the watchdog like a heartbeat and measures the clock mapping
-            with self._lock:
-                if len(self._timesync_sent) > 64:  # unanswered ones (lost replies)
-                    self._timesync_sent.clear()
-                self._timesync_sent[seq] = time.time()
-            with contextlib.suppress(LinkLost):
-                self.link.write(wire.encode_command(defs.CMD_TIMESYNC, seq, seq, t_us=0))
+            self._send_heartbeat()
+
+    def _send_heartbeat(self) -> None:
+        self._beat_device_s = self.time.now_s
+        seq = self._next_seq()
+        # a timesync feeds the watchdog like a heartbeat and measures the clock mapping
+        with self._lock:
+            if len(self._timesync_sent) > 64:  # unanswered ones (lost replies)
+                self._timesync_sent.clear()
+            self._timesync_sent[seq] = time.time()
+        with contextlib.suppress(LinkLost):
+            self.link.write(wire.encode_command(defs.CMD_TIMESYNC, seq, seq, t_us=0))

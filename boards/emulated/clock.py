@@ -19,9 +19,14 @@ Three things tie device time to the wall clock, and each can only hold device ti
 - Flow control: a write to the host blocks while the host is not reading (the launcher stops
   reading the board's output), and device time does not advance while it blocks.
 - Barriers, where device time stops until something happens on the wall side:
-  - the host lease: device time runs at most half the firmware's watchdog timeout past the
+  - the host lease: device time runs at most 7/8 of the firmware's watchdog timeout past the
     last byte received from a host, so a host that heartbeats is never latched however slow
-    its heartbeat is in wall time. A host silent for HOST_GONE_MS of wall time is gone (as
+    its heartbeat is in wall time (the last 1/8 covers work priced by the cost model, which
+    may overrun a barrier). The SDK beats each time it sees a quarter of the watchdog go
+    by: the board runs on without waiting as long as a heartbeat's round trip through the
+    host takes less than 5/8 of the watchdog in device time (a lease of half the watchdog
+    left only 1/4, and a board at a few thousand device seconds per wall second stopped at
+    the lease every few milliseconds). A host silent for HOST_GONE_MS of wall time is gone (as
     if its cable were pulled): the lease is lifted until it speaks again, and the watchdog
     then fires on device time exactly as on a real board.
   - a hold (`hold_at_us`, lifted by the control channel's "release"): the world stops at a
@@ -41,6 +46,7 @@ _T30_MASK = const(0x3FFFFFFF)
 _T29 = const(0x20000000)
 NO_LIMIT = const(1 << 60)
 HOST_GONE_MS = const(6000)
+LEASE_PER_MILLE = const(875)  # the host lease, in thousandths of the watchdog timeout
 _CATCH_UP_US = const(100000)  # behind the pace by more than this (wall): re-base
 _MIN_WAIT_US = const(1000)  # pacing waits shorter than this are deferred, not slept
 
@@ -195,7 +201,7 @@ class VirtualClock:
         """Bytes from the host arrived (now): renew the host lease."""
         s = self.safety
         if s is not None:
-            self.lease_end = self.t + s.watchdog_ms * 500
+            self.lease_end = self.t + s.watchdog_ms * LEASE_PER_MILLE
             self._set_limit()
 
     def hold(self, at_us):

@@ -27,6 +27,16 @@ board._cfg["plant_live"] = _free0 - gc.mem_free()  # not the board's: see Hal.he
 # the link), so a longer maximum costs no command latency and saves idle passes.
 EMULATED_MAX_SLEEP_US = 500000
 
+# Garbage collection every 128 KB allocated instead of when the heap is full. The plant's
+# float garbage fills the gaps between the live objects, and a function whose frame is too
+# big for the C stack (about 11 words) gets it from the heap: the search for a free run of
+# blocks then walks past all the garbage made since the last collection. Measured with
+# callgrind on the seed001 streams (10 Hz load, 1 Hz elec and temp, constant current): 5.4 M
+# instructions per device second with collections only when the heap was full, 4.2 M at
+# 64 KB, 3.7 M at 128 KB (a collection marks about 190 KB of live objects: collecting more
+# often costs more than it saves). The firmware's own collections are unchanged.
+gc.threshold(128 * 1024)
+
 _args = sys.argv[1:]
 board.configure(
     scenario=_args[0] if len(_args) > 0 and _args[0] else None,
@@ -38,7 +48,7 @@ from firmware.app import App  # noqa: E402
 
 hal = board.make_hal()
 app = App(board.DEFINITION, hal)
-# the host lease of the virtual clock is half the firmware's watchdog timeout
+# the host lease of the virtual clock is 7/8 of the firmware's watchdog timeout
 hal.clock.safety = app.safety
 app.run()
 # ENTER_REPL returns here: on the unix port the process then ends (there is no REPL on a

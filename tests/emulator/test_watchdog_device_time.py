@@ -87,8 +87,8 @@ def test_a_killed_host_is_latched_within_the_watchdog_timeout() -> None:
         assert latch is not None, "the board never latched after its host died"
         assert latch.cause == defs.CAUSE_WATCHDOG
         t_latch = latch.t_us * 1e-6  # device time is far below the u32 wrap (71 min)
-        # The last heartbeat reached the board before the kill, and at most half a timeout
+        # The last heartbeat reached the board before the kill, and at most 7/8 of a timeout
         # of device time before it (the host lease), so the latch comes one timeout after
         # it. t_kill is the device time of the last frame the launcher saw before the kill;
         # the board may have been up to a few frames further on.
-        assert WATCHDOG_S / 2 - 0.01 <= t_latch - t_kill <= WATCHDOG_S + 0.25, (t_kill, t_latch)
+        assert WATCHDOG_S / 8 - 0.01 <= t_latch - t_kill <= WATCHDOG_S + 0.25, (t_kill, t_latch)
