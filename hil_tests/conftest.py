@@ -200,6 +200,8 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         # it; the watchdog itself is tested with the heartbeat off (test_safety).
         options = {
             "heartbeat_s": 0.2,
+            # the board shares the machine's cores: under load it may not answer for seconds
+            "command_timeout_s": 3.0,
             "watchdog_s": min(600.0, max(5.0, 4.0 * speed)),
             **spec.rig_options,
         }

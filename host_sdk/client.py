@@ -68,6 +68,9 @@ __all__ = [
 ]
 
 
+EMULATED_COMMAND_TIMEOUT_S = 3.0  # per try (1 s for a real board)
+
+
 def open_rigs() -> dict[str, Rig]:
     """The rigs open in this process, by board unique id."""
     return dict(_RIGS)
@@ -168,6 +171,10 @@ class Rig(LinkSession, CommandAPI, DataPlane):
         Raises PortNotFound, BoardNotAnswering or IncompatibleBoard; the port and any
         emulator it started are closed again on failure.
         """
+        if url.startswith("emu://"):
+            # an emulated board shares this machine's cores with the host: a busy machine
+            # can keep it from answering for seconds without anything being wrong
+            options.setdefault("command_timeout_s", EMULATED_COMMAND_TIMEOUT_S)
         link = Link(url, **(link_options or {}))
         rig = cls(link, **options)
         try:
