@@ -37,7 +37,10 @@ _M30 = 0x3FFFFFFF
 # nothing, so the heap stays still and no collection interrupts sampling. Commands with
 # arguments, events with new floats and the HELLO leave a little garbage: it is collected
 # when the loop has at least `gc_slack_us` to spare before its next deadline (a collection
-# took 16 ms on a Pico), or at once when less than 1/4 of the heap is left.
+# took 16 ms on a Pico), or at once when less than 1/4 of the heap was left at the last STATUS.
+# gc.mem_free() and gc.mem_alloc() each scan the whole allocation table (about 9 ms apiece on
+# the rp2 VM with its 240 KiB heap): the loop never calls them per pass, only the 1 Hz STATUS
+# does (its heap_free field), and the low-heap check reuses that reading.
 GC_SLACK_US = 20000
 GC_MAX_DEFER_US = 30000000  # collect anyway this long after garbage was made
 
@@ -91,6 +94,8 @@ class App:
         self.gc_since = 0
         self.gc_collections = 0
         self.gc_forced = 0
+        self.heap_free = 0  # at the last STATUS (a heap scan: see GC_SLACK_US)
+        self.heap_low = 0  # below this many bytes free, collect without waiting for slack
         self.foreign_seen = 0
         self.area_m2 = 0.0
         self.running = True
@@ -106,12 +111,16 @@ class App:
         if why:
             self.link.log(defs.LOG_WARNING, "default stream rates: " + why)
         self.collect()  # boot garbage out of the way before sampling starts
+        self.heap_free = gc.mem_free()
+        self.heap_low = (self.heap_free + gc.mem_alloc()) // 4  # once: the heap's size / 4
 
     # ---- outgoing ------------------------------------------------------------------
     def event(self, code, cause, index, value):
         self.link.event(self.dc.t30, self.dc.epoch, code, cause, index, value)
 
     def send_hello(self):
+        if self.link.hello_pending():
+            return  # the HELLO still queued answers this GET_INFO too (and costs no rebuild)
         uid = self.hal.unique_id()
         self.link.send_hello(
             hello_payload(self.definition, self.sampler, uid, self.source.amps_per_lsb)
@@ -124,13 +133,14 @@ class App:
 
     def send_status(self):
         s = self.sampler
+        self.heap_free = self.hal.heap_free()
         self.link.status(
             self.dc.ms30,
             self.dc.ms_ep6,
             self.link.frames_sent,
             _add30(s.dropped, self.link.control_dropped),
             self.link.reader.bad_frames,
-            self.hal.heap_free(),
+            self.heap_free,
             self.state(),
             self.safety.cause,
             self.waveform.setpoint_a,
@@ -192,7 +202,8 @@ class App:
         if wait >= self.gc_slack_us or clock.ticks_diff(now, self.gc_since) >= GC_MAX_DEFER_US:
             self.collect()
             return
-        if gc.mem_free() < gc.mem_alloc() // 3:  # under 1/4 of the heap left
+        if self.heap_free < self.heap_low:  # under 1/4 of the heap left at the last STATUS
+            self.heap_free = self.heap_low  # until the next STATUS measures it again
             self.gc_forced = self.gc_forced + 1 if self.gc_forced < _M30 else 0
             self.collect()
 
