@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from hil_tests.rp2040.harness import Rp2040Sim, build_filesystem, missing_requirements
+from hil_tests.rp2040.harness import (
+    FAULT_JIG,
+    Rp2040Sim,
+    build_filesystem,
+    missing_requirements,
+)
 from host_sdk.client import Rig
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +63,7 @@ class PicoBench:
         self.sim = sim
         self.first_connect_error: str | None = None
         self.boot_to_hello_device_s: float | None = None
+        self.app_running = True  # False once a test left the app (REPL, exception)
         self._rig: Rig | None = None
 
     @property
@@ -90,6 +96,20 @@ class PicoBench:
         self.sim.wait_output(after_bytes=sent)
         return self._open()
 
+    def restart(self) -> Rig:
+        """Pull the RUN pin and connect after the boot HELLO (a test left the app)."""
+        if self._rig is not None:
+            try:
+                self._rig.close(leave_current_off=False)
+            except Exception:  # noqa: BLE001 - the board may be at the REPL
+                pass
+            self._rig = None
+        sent = self.sim.reset()["bytes_to_host"]
+        self.sim.wait_output(after_bytes=sent)
+        self._rig = self._open()
+        self.app_running = True
+        return self._rig
+
     def close(self) -> None:
         if self._rig is not None:
             try:
@@ -106,6 +126,12 @@ class PicoBench:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"device time stuck at {self.rig.device_time_s:.3f} s")
             time.sleep(0.05)
+
+    def settle(self, device_s: float = 0.005) -> None:
+        """Let `device_s` of device time pass. The firmware sends EV_WAVEFORM_START just
+        before it sets the output (same loop pass): a test that reads the pins as soon as
+        the event arrives can be faster than that."""
+        self.sim.wait_device_s(self.sim.device_s() + device_s)
 
     def wait_event(self, codes: tuple[int, ...], after: int, timeout_s: float = 120.0) -> Any:
         ev = self.rig.wait_event(codes, after=after, timeout_s=timeout_s)
@@ -133,7 +159,8 @@ def pico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PicoBench]:
     why = missing_requirements()
     if why:
         pytest.skip(why)
-    fs = build_filesystem(tmp_path_factory.mktemp("rp2040"))
+    # boot.py: the fault jig (harness.FAULT_JIG) for test_output_off_when_the_loop_raises
+    fs = build_filesystem(tmp_path_factory.mktemp("rp2040"), extra_files={"boot.py": FAULT_JIG})
     # The HX711 runs 5 % fast (its RC oscillator is not a crystal): the PIO RX FIFO fills
     # within a second unless the firmware drains it, so a stale reading shows at once.
     sim = Rp2040Sim.start(fs, hx711_drift=0.05)

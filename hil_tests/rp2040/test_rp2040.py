@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from hil_tests.rp2040.conftest import PicoBench
-from hil_tests.rp2040.harness import ROOT, raw_repl_exec
+from hil_tests.rp2040.harness import FAULT_BYTES, ROOT, raw_repl_exec
 from host_sdk.client import CommandRefused, Rig
 from protocol import defs
 
@@ -171,6 +171,7 @@ def test_applied_current_is_what_the_hardware_makes(pico: PicoBench, rig: Rig, f
         mark = rig.event_mark()
         ack = rig.constant_current(current_a=req)
         pico.wait_event((defs.EV_WAVEFORM_START,), mark)
+        pico.settle()
         hw = pico.sim.state()["cell"]["current_a"]
         rig.stop()
         worst = max(worst, abs(float(ack.applied["current"]) - hw))
@@ -473,7 +474,42 @@ def test_enter_repl_then_raw_repl(pico: PicoBench, rig: Rig) -> None:
     REPL on the same port (the deployment path)."""
     quiet(rig)
     rig.enter_repl()
+    pico.app_running = False
     rig.close(leave_current_off=False)
     out = raw_repl_exec(pico.sim.port, "import gc\nprint('free', gc.mem_free())")
     assert out.strip().startswith("free ")
     assert not pico.sim.state()["cell"]["enable"]
+
+
+# ---- an exception in the loop -----------------------------------------------------------------
+@pytest.mark.smoke
+def test_output_off_when_the_loop_raises(pico: PicoBench) -> None:
+    """While a constant current flows, the link raises OSError (the fault jig in boot.py,
+    harness.FAULT_JIG: what a failing USB stack does): the exception leaves the loop and
+    main.py, and on its way out the firmware switches the source off (enable pin low, PWM at
+    zero) before the board falls to the REPL. Runs last: the app is gone afterwards."""
+    rig = pico.rig if pico.app_running else pico.restart()
+    quiet(rig)
+    rig.set_watchdog(5.0)
+    mark = rig.event_mark()
+    rig.constant_current(current_a=0.005)
+    pico.wait_event((defs.EV_WAVEFORM_START,), mark)
+    pico.settle()
+    truth = pico.sim.state()
+    assert truth["cell"]["enable"] and truth["cell"]["current_a"] == pytest.approx(0.005, abs=2e-4)
+    resets = truth["resets"]
+    n0 = len(pico.sim.log()["source"])
+    pico.app_running = False
+    rig.link.write(FAULT_BYTES)
+    deadline = time.monotonic() + 300.0
+    while "OSError" not in pico.sim.log()["tail"]:
+        assert time.monotonic() < deadline, "no traceback from the board"
+        time.sleep(0.5)
+    log = pico.sim.log()
+    truth = pico.sim.state()
+    assert truth["resets"] == resets, "the board reset instead (the WDT?): not the exception path"
+    assert not truth["cell"]["enable"] and truth["cell"]["current_a"] == 0.0
+    off = [c for c in log["source"][n0:] if not c[1] and c[4] == 0.0]
+    assert off, log["source"][n0:]
+    tail = log["tail"]
+    assert "Traceback" in tail and "OSError" in tail, tail[-400:]

@@ -12,6 +12,7 @@
   17 ms of the loop.
 """
 
+
 def test_the_loop_never_scans_the_heap_per_pass(mp):
     (r,) = mp(
         """
@@ -115,3 +116,55 @@ emit({"hellos": len(link.take(defs.MSG_HELLO))})
     assert 1 <= first["hellos"] <= 2, "%d HELLOs for 12 GET_INFOs" % first["hellos"]
     assert not first["pending"]
     assert later["hellos"] == 1
+
+
+def test_waveform_starts_on_a_fresh_clock_reading(mp):
+    """A waveform command takes ~10 ms to decode and check on a Pico (rp2 VM). The start
+    was anchored to the clock reading taken at the top of the loop pass, so the output
+    switched on that much after EV_WAVEFORM_START's time and the first phase was short
+    (a 50 ms pulse measured 46 ms on the pins). Here the command costs 15 ms of device time:
+    the output must switch at the time the start event carries."""
+    (r,) = mp(
+        """
+from rig import Rig
+from protocol import defs
+
+r = Rig()
+app = r.app
+clock = r.hal.clock
+apply = app.commands.apply
+
+
+def slow_apply(cmd_id, a):
+    out = apply(cmd_id, a)
+    clock.sleep_us(15000)  # decoding + range checks on a Pico
+    return out
+
+
+app.commands.apply = slow_apply
+pin = r.hal.source.pin_enable
+seen = []
+set_pin = pin.value
+
+
+def value(v=None):
+    if v == 1:
+        seen.append((clock.ticks_diff(clock.ticks_us(), app.dc.raw), app.dc.t30))
+    return set_pin(v)
+
+
+pin.value = value
+a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 0.05, 0.05, 1, 0, 0, 0, 0))
+r.run_s(0.3)
+starts = r.events(defs.EV_WAVEFORM_START)
+edges = r.events(defs.EV_EDGE)
+emit({"ack": a[0], "seen": seen, "start_t": starts[0][0] & 0x3FFFFFFF,
+      "off_t": [e[0] & 0x3FFFFFFF for e in edges if e[4] == 0.0]})
+"""
+    )
+    assert r["ack"] == "ack"
+    stale_us, t30_on = r["seen"][0]
+    assert stale_us == 0, "output switched %d us after the clock reading it was timed by" % stale_us
+    assert r["start_t"] == t30_on
+    # the pulse's end is 50 ms after its start event
+    assert r["off_t"][0] - r["start_t"] == 50000
