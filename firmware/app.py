@@ -39,8 +39,10 @@ _M30 = 0x3FFFFFFF
 # when the loop has at least `gc_slack_us` to spare before its next deadline (a collection
 # took 16 ms on a Pico), or at once when less than 1/4 of the heap was left at the last STATUS.
 # gc.mem_free() and gc.mem_alloc() each scan the whole allocation table (about 9 ms apiece on
-# the rp2 VM with its 240 KiB heap): the loop never calls them per pass, only the 1 Hz STATUS
-# does (its heap_free field), and the low-heap check reuses that reading.
+# the rp2 VM with its 240 KiB heap), longer than a 100 Hz sample period: the loop never
+# calls them per pass. STATUS measures heap_free only while not streaming (at 1 Hz it made
+# the default streams skip a sample or two every second); while streaming it repeats the
+# last measurement (the steady state allocates nothing), and the low-heap check reuses it.
 GC_SLACK_US = 20000
 GC_MAX_DEFER_US = 30000000  # collect anyway this long after garbage was made
 
@@ -133,7 +135,8 @@ class App:
 
     def send_status(self):
         s = self.sampler
-        self.heap_free = self.hal.heap_free()
+        if not s.streaming:
+            self.heap_free = self.hal.heap_free()
         self.link.status(
             self.dc.ms30,
             self.dc.ms_ep6,

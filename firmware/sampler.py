@@ -95,7 +95,11 @@ class Sampler:
         self.first_tick = [0] * 4
         self.first_ep6 = [0] * 4
         self.first_iep6 = [0] * 4
-        self.drop_flag = [0] * 4
+        # FLAG_DROPPED per stream and buffer: records were lost just before that frame's
+        # first record. Kept with the frame, not the stream: a flag set while an older
+        # frame waited for the link went out on that older frame (before the gap) and was
+        # cleared by sending it, so the host saw an unflagged gap ("lost on the link")
+        self.drop_flag = [[0, 0], [0, 0], [0, 0], [0, 0]]
         self.dropped = 0
         self.missed = 0  # acquisitions skipped because the loop ran late
         self.records = 0
@@ -230,7 +234,7 @@ class Sampler:
         self.frames[s][self.active[s]].first_index = i
         m = self.dropped
         self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
-        self.drop_flag[s] = defs.FLAG_DROPPED
+        self.drop_flag[s][self.active[s]] = defs.FLAG_DROPPED  # the frame after the gap
 
     # ---- acquisition + packing (hot path: no allocation) ------------------------------
     def _slot(self, s):
@@ -324,7 +328,7 @@ class Sampler:
         self._added(FBG, fr)
 
     # ---- frames to the link ----------------------------------------------------------
-    def _seal(self, s, fr):
+    def _seal(self, s, fr, flag):
         buf = fr.buf
         struct.pack_into("<IIH", buf, _HDR, fr.first_index, fr.t_first_us, fr.count)
         buf[_HDR + 3] |= self.first_iep6[s]
@@ -333,15 +337,17 @@ class Sampler:
         w.seq = self.link.seq
         return w.finish(
             defs.MSG_SAMPLES,
-            self.link.flags() | self.drop_flag[s],
+            self.link.flags() | flag,
             s,
             _SHDR + fr.count * fr.record_size,
         )
 
-    def _send(self, s, fr):
-        r = self.link.send(fr.buf, self._seal(s, fr))
+    def _send(self, s, k):
+        fr = self.frames[s][k]
+        flags = self.drop_flag[s]
+        r = self.link.send(fr.buf, self._seal(s, fr, flags[k]))
         if r == SENT:
-            self.drop_flag[s] = 0
+            flags[k] = 0
         return r
 
     def _rotate(self, s):
@@ -349,15 +355,16 @@ class Sampler:
         a = self.active[s]
         other = pair[1 - a]
         if self.pending[s]:
-            if self._send(s, other) == REFUSED:
+            if self._send(s, 1 - a) == REFUSED:
                 m = self.dropped
                 k = other.count
                 self.dropped = m + k if k <= _M30 - m else k - (_M30 - m) - 1
-                self.drop_flag[s] = defs.FLAG_DROPPED
+                self.drop_flag[s][1 - a] = 0  # that buffer is reused after `cur`
+                self.drop_flag[s][a] = defs.FLAG_DROPPED  # the gap is before `cur` now
             self.pending[s] = False
             other.count = 0
         cur = pair[a]
-        if self._send(s, cur) == REFUSED:
+        if self._send(s, a) == REFUSED:
             self.pending[s] = True
             a = 1 - a
             self.active[s] = a
@@ -374,7 +381,7 @@ class Sampler:
                 continue
             if self.pending[s]:
                 other = pair[1 - self.active[s]]
-                if self._send(s, other) != REFUSED:
+                if self._send(s, 1 - self.active[s]) != REFUSED:
                     self.pending[s] = False
                     other.count = 0
             fr = pair[self.active[s]]

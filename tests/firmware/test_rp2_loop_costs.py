@@ -10,6 +10,9 @@
   pile up while the board boots: 19 of them on the rp2 VM) got one HELLO per GET_INFO:
   the outbox filled with HELLOs, ACKs and STATUS frames were dropped, and each rebuild cost
   17 ms of the loop.
+- STATUS's heap scan at 1 Hz while streaming skipped samples; a waveform command's ~10 ms
+  of decoding delayed the output past the start event's time; a gap made while an older
+  frame waited for the link reached the host unflagged ("lost on the link").
 """
 
 
@@ -168,3 +171,87 @@ emit({"ack": a[0], "seen": seen, "start_t": starts[0][0] & 0x3FFFFFFF,
     assert r["start_t"] == t30_on
     # the pulse's end is 50 ms after its start event
     assert r["off_t"][0] - r["start_t"] == 50000
+
+
+def test_a_gap_is_flagged_on_the_frame_after_it(mp):
+    """Samples skipped while an older frame waits for the link (refused, pending) must be
+    reported by FLAG_DROPPED on the first frame after the gap. Seen on the rp2 VM as
+    "samples lost on the USB link": the flag went out on the pending frame (before the gap),
+    was cleared by sending it, and the frame after the gap came without it."""
+    r = mp(
+        """
+from rig import Rig
+from protocol import defs
+
+r = Rig(rates=(80.0, 100.0, 100.0, 1.0), keep_samples=True)
+app = r.app
+smp = app.sampler
+link = r.link
+app.set_streaming(1)
+r.run_s(0.3)
+link.accept = 0  # the host stops reading: the next elec frame is refused and kept
+n = 0
+while not smp.pending[2] and n < 2000:
+    app.step()
+    n += 1
+skipped0 = smp.dropped
+r.hal.clock.sleep_us(45000)  # the loop is late by 4 elec periods
+app.step()
+link.accept = None
+r.run_s(0.6)
+app.set_streaming(0)
+r.run_s(0.1)
+for f in link.frames:
+    if f[0] == defs.MSG_SAMPLES and f[2] == 2:
+        p = f[4]
+        first = (p[0] | (p[1] << 8) | (p[2] << 16) | ((p[3] & 0x3F) << 24))
+        emit([f[3], first, p[8] | (p[9] << 8), f[1] & defs.FLAG_DROPPED])
+emit({"pending_reached": n < 2000, "skipped": smp.dropped - skipped0})
+"""
+    )
+    info = r[-1]
+    frames = sorted(r[:-1])  # by link seq
+    assert info["pending_reached"] and info["skipped"] >= 4
+    gaps = 0
+    for prev, cur in zip(frames, frames[1:], strict=False):
+        if cur[1] != prev[1] + prev[2]:
+            gaps += 1
+            assert cur[3], "elec records %d..%d missing, the next frame is not flagged" % (
+                prev[1] + prev[2],
+                cur[1] - 1,
+            )
+    assert gaps >= 1
+
+
+def test_status_scans_the_heap_only_when_not_streaming(mp):
+    """STATUS's heap_free is a heap scan (~9 ms on a Pico, about one 100 Hz sample period):
+    at 1 Hz while streaming it made the default streams skip samples every second on the rp2
+    VM. While streaming, STATUS repeats the last measurement."""
+    (r,) = mp(
+        """
+from rig import Rig
+
+r = Rig(rates=(80.0, 100.0, 100.0, 1.0))
+app = r.app
+hal = r.hal
+free = hal.heap_free
+calls = [0]
+
+
+def counted():
+    calls[0] += 1
+    return free()
+
+
+hal.heap_free = counted
+r.run_s(3.0)
+idle = calls[0]
+app.set_streaming(1)
+r.run_s(3.0)
+streaming = calls[0] - idle
+emit({"idle": idle, "streaming": streaming, "reported": app.heap_free})
+"""
+    )
+    assert r["idle"] >= 2, r
+    assert r["streaming"] == 0, r
+    assert r["reported"] > 0
