@@ -230,11 +230,16 @@ class App:
         if not self.running:
             return self._leave()
         smp = self.sampler
-        due = smp.poll(now)
         wfm = self.waveform
-        fresh = smp.fresh
         if wfm.running:
-            wfm.tick(now, fresh & 4)
+            # edges first: sampling a pass's due streams takes 1-7 ms on a Pico (FBG lines,
+            # frames to the link), and a phase change after it switched the pins that much
+            # after the time its EV_EDGE carries
+            wfm.tick(now, 0)
+        due = smp.poll(now)
+        fresh = smp.fresh
+        if wfm.running and fresh & 4:
+            wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
         safety = self.safety
         cause = safety.check(clock, now, smp, self.source.on, wfm.running)
         if safety.new_sensor_fault >= 0:

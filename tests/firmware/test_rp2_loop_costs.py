@@ -255,3 +255,48 @@ emit({"idle": idle, "streaming": streaming, "reported": app.heap_free})
     assert r["idle"] >= 2, r
     assert r["streaming"] == 0, r
     assert r["reported"] > 0
+
+
+def test_edges_switch_before_the_pass_samples(mp):
+    """Sampling the due streams takes 1-7 ms of a loop pass on a Pico (FBG lines, frames to
+    the link). The waveform's phase changes ran after it, so the pins switched that long
+    after the time their EV_EDGE carries (6.7 ms on the rp2 VM). Here sampling costs 5 ms of
+    device time per pass: every edge must switch the pins at its own clock reading."""
+    (r,) = mp(
+        """
+from rig import Rig
+from protocol import defs
+
+r = Rig()
+app = r.app
+clock = r.hal.clock
+smp = app.sampler
+poll = smp.poll
+
+
+def slow_poll(now):
+    out = poll(now)
+    clock.sleep_us(5000)
+    return out
+
+
+smp.poll = slow_poll
+pin = r.hal.source.pin_enable
+late = []
+set_pin = pin.value
+
+
+def value(v=None):
+    if v is not None:
+        late.append(clock.ticks_diff(clock.ticks_us(), app.dc.raw))
+    return set_pin(v)
+
+
+pin.value = value
+a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 0.05, 0.05, 3, 0, 0, 0, 0))
+r.run_s(0.5)
+emit({"ack": a[0], "late": late, "edges": len(r.events(defs.EV_EDGE))})
+"""
+    )
+    assert r["ack"] == "ack" and r["edges"] >= 5
+    assert max(r["late"]) == 0, "pins switched up to %d us after their edge's time" % max(r["late"])
