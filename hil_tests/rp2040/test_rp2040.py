@@ -94,7 +94,11 @@ def test_config_stream_and_streaming(rig: Rig) -> None:
     ack = rig.configure_stream("elec", rate_hz=50.0)
     assert ack.applied["rate_hz"] == pytest.approx(50.0, rel=1e-4)
     assert ack.applied["enabled"] == 1
-    refused(lambda: rig.configure_stream("elec", rate_hz=5000.0), defs.NACK_OUT_OF_RANGE)
+    err = refused(lambda: rig.configure_stream("elec", rate_hz=5000.0), defs.NACK_OUT_OF_RANGE)
+    assert "rate_hz=5000 Hz outside allowed range [0.1, 1000] Hz" in err.text, err.text
+    # within the board's rate limit but beyond its CPU budget (default streams on)
+    err = refused(lambda: rig.configure_stream("elec", rate_hz=1000.0), defs.NACK_OUT_OF_RANGE)
+    assert "rate_hz=1000 Hz" in err.text and "CPU" in err.text, err.text
     refused(lambda: rig.configure_stream("temp", rate_hz=0.01), defs.NACK_OUT_OF_RANGE)
     for name, cfg in DEF["streams"].items():
         rig.configure_stream(name, rate_hz=cfg["rate_hz"], enabled=cfg["enabled"])
