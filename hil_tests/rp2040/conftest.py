@@ -108,6 +108,9 @@ class PicoBench:
         sent = self.sim.reset()["bytes_to_host"]
         self.sim.wait_output(after_bytes=sent)
         self._rig = self._open()
+        resync = self._rig._resync_thread  # the boot flag starts one: let it finish first
+        if resync is not None:
+            resync.join(timeout=120.0)
         self.app_running = True
         return self._rig
 

@@ -336,6 +336,14 @@ def _pulse(pico: PicoBench, rig: Rig, figure: Any) -> dict[str, Any]:
     end = pico.wait_event((defs.EV_WAVEFORM_END, defs.EV_STOP_LATCHED), mark)
     pico.wait_rig_time(end.t_s + 0.05)
     rig.set_streaming(False)
+    # the last partial frames (the pulse's elec records among them) follow the ACK
+    deadline = time.monotonic() + 120.0
+    while not any(
+        b.stream == "elec" and len(b) and b.t_s[-1] >= end.t_s
+        for b in getattr(rig, "_rp2040_blocks", [])
+    ):
+        assert time.monotonic() < deadline, "the pulse's elec records never arrived"
+        time.sleep(0.2)
     assert end.code == defs.EV_WAVEFORM_END and end.cause == defs.CAUSE_COMPLETED, end
     log = pico.sim.log()
     src = log["source"][n0:]
@@ -512,7 +520,11 @@ def test_output_off_when_the_loop_raises(pico: PicoBench) -> None:
     truth = pico.sim.state()
     assert truth["cell"]["enable"] and truth["cell"]["current_a"] == pytest.approx(
         0.005, abs=2e-4
-    ), (truth["cell"], rig.events[mark:], pico.sim.log()["source"][-5:])
+    ), (
+        truth["cell"],
+        [(e.t_s, e.code, e.cause) for e in rig.events[mark:]],
+        pico.sim.log()["source"][-5:],
+    )
     resets = truth["resets"]
     n0 = len(pico.sim.log()["source"])
     pico.app_running = False
