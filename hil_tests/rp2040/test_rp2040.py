@@ -432,7 +432,6 @@ def _keep_blocks(request: pytest.FixtureRequest) -> Any:
 
 
 # ---- the watchdog latch -------------------------------------------------------------------------
-@pytest.mark.smoke
 def test_watchdog_latch(pico: PicoBench, rig: Rig, figure: Any) -> None:
     """The host goes silent while a constant current runs: the board latches after the
     watchdog timeout of device time, the enable pin drops, waveforms are refused until
