@@ -37,7 +37,12 @@ _M30 = 0x3FFFFFFF
 # nothing, so the heap stays still and no collection interrupts sampling. Commands with
 # arguments, events with new floats and the HELLO leave a little garbage: it is collected
 # when the loop has at least `gc_slack_us` to spare before its next deadline (a collection
-# took 16 ms on a Pico), or at once when less than 1/4 of the heap is left.
+# took 16 ms on a Pico), or at once when less than 1/4 of the heap was left at the last STATUS.
+# gc.mem_free() and gc.mem_alloc() each scan the whole allocation table (about 9 ms apiece on
+# the rp2 VM with its 240 KiB heap), longer than a 100 Hz sample period: the loop never
+# calls them per pass. STATUS measures heap_free only while not streaming (at 1 Hz it made
+# the default streams skip a sample or two every second); while streaming it repeats the
+# last measurement (the steady state allocates nothing), and the low-heap check reuses it.
 GC_SLACK_US = 20000
 GC_MAX_DEFER_US = 30000000  # collect anyway this long after garbage was made
 
@@ -100,6 +105,8 @@ class App:
         self.gc_since = 0
         self.gc_collections = 0
         self.gc_forced = 0
+        self.heap_free = 0  # at the last STATUS (a heap scan: see GC_SLACK_US)
+        self.heap_low = 0  # below this many bytes free, collect without waiting for slack
         self.foreign_seen = 0
         self.area_m2 = 0.0
         self.running = True
@@ -115,12 +122,16 @@ class App:
         if why:
             self.link.log(defs.LOG_WARNING, "default stream rates: " + why)
         self.collect()  # boot garbage out of the way before sampling starts
+        self.heap_free = gc.mem_free()
+        self.heap_low = (self.heap_free + gc.mem_alloc()) // 4  # once: the heap's size / 4
 
     # ---- outgoing ------------------------------------------------------------------
     def event(self, code, cause, index, value):
         self.link.event(self.dc.t30, self.dc.epoch, code, cause, index, value)
 
     def send_hello(self):
+        if self.link.hello_pending():
+            return  # the HELLO still queued answers this GET_INFO too (and costs no rebuild)
         uid = self.hal.unique_id()
         self.link.send_hello(
             hello_payload(self.definition, self.sampler, uid, self.source.amps_per_lsb)
@@ -133,13 +144,15 @@ class App:
 
     def send_status(self):
         s = self.sampler
+        if not s.streaming:
+            self.heap_free = self.hal.heap_free()
         self.link.status(
             self.dc.ms30,
             self.dc.ms_ep6,
             self.link.frames_sent,
             _add30(s.dropped, self.link.control_dropped),
             self.link.reader.bad_frames,
-            self.hal.heap_free(),
+            self.heap_free,
             self.state(),
             self.safety.cause,
             self.waveform.setpoint_a,
@@ -201,7 +214,8 @@ class App:
         if wait >= self.gc_slack_us or clock.ticks_diff(now, self.gc_since) >= GC_MAX_DEFER_US:
             self.collect()
             return
-        if gc.mem_free() < gc.mem_alloc() // 3:  # under 1/4 of the heap left
+        if self.heap_free < self.heap_low:  # under 1/4 of the heap left at the last STATUS
+            self.heap_free = self.heap_low  # until the next STATUS measures it again
             self.gc_forced = self.gc_forced + 1 if self.gc_forced < _M30 else 0
             self.collect()
 
@@ -225,8 +239,13 @@ class App:
         if not self.running:
             return self._leave()
         smp = self.sampler
-        due = smp.poll(now)
         wfm = self.waveform
+        if wfm.running:
+            # edges first: sampling a pass's due streams takes 1-7 ms on a Pico (FBG lines,
+            # frames to the link), and a phase change after it switched the pins that much
+            # after the time its EV_EDGE carries
+            wfm.tick(now, 0)
+        due = smp.poll(now)
         fresh = smp.fresh
         il = self.interlock
         if il is not None:
@@ -234,8 +253,8 @@ class App:
         dr = self.derate
         if dr is not None:
             dr.step(wfm, smp)
-        if wfm.running:
-            wfm.tick(now, fresh & 4)
+        if wfm.running and fresh & 4:
+            wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
         safety = self.safety
         cause = safety.check(clock, now, smp, self.source.on, wfm.running)
         if safety.new_sensor_fault >= 0:

@@ -281,7 +281,10 @@ class Commands:
             if app.waveform.running:
                 raise Refuse(defs.NACK_BUSY, "a waveform is running; send stop first")
             plan, applied = self.plan(cmd_id, a)
-            self.after = lambda: app.waveform.start(plan, app.dc.raw)
+            # the clock is read again: decoding and checking a waveform command takes ~10 ms
+            # on a Pico, and a start anchored to the pass's clock reading made the first
+            # phase that much short and stamped EV_WAVEFORM_START before the output switched
+            self.after = lambda: app.waveform.start(plan, app.dc.update())
             return applied
         raise Refuse(defs.NACK_UNSUPPORTED, "command %d not supported" % cmd_id)
 

@@ -68,6 +68,7 @@ class Link:
         self.frames_sent = 0
         self.control_dropped = 0
         self.bytes_queued = 0  # bytes that went through the outbox (diagnostics)
+        self.hello_end = 0  # outbox offset where a queued HELLO ends (0: none waiting)
 
     # ---- receive --------------------------------------------------------------------
     def poll_commands(self, handler):
@@ -108,6 +109,8 @@ class Link:
             k = self.io.write(self.outbox, e - s, s)
             if k:
                 s += k
+                if s >= self.hello_end:
+                    self.hello_end = 0
                 if s >= e:
                     s = e = 0
                 self.out_start = s
@@ -121,6 +124,7 @@ class Link:
         if e + n > _OUTBOX and s:
             copy_bytes(self.outbox, 0, self.outbox, s, e - s)
             e -= s
+            self.hello_end = self.hello_end - s if self.hello_end > s else 0
             s = 0
             self.out_start = 0
             self.out_end = e
@@ -230,6 +234,13 @@ class Link:
         n = messages.pack_log(w.buf, w.payload_offset, level, text)
         self.send_control(w, defs.MSG_LOG, 0, n)
 
+    def hello_pending(self):
+        """True while the last HELLO is still (partly) in the outbox: it has not reached the
+        host yet, so it answers a GET_INFO that arrives now as well. (A host that resends
+        GET_INFO faster than the link drains HELLOs, or whose GET_INFOs pile up while the
+        board boots, would otherwise fill the outbox with HELLOs and crowd out ACKs.)"""
+        return self.hello_end > self.out_start
+
     def send_hello(self, payload):
         n = len(payload)
         if self.tx.max_payload < n:
@@ -238,4 +249,5 @@ class Link:
         w = self.tx
         off = w.payload_offset
         w.buf[off : off + n] = payload
-        self.send_control(w, defs.MSG_HELLO, 0, n)
+        if self.send_control(w, defs.MSG_HELLO, 0, n):
+            self.hello_end = self.out_end  # 0 when it went out whole

@@ -98,7 +98,6 @@ class Sampler:
         self.first_tick = [0] * 4
         self.first_ep6 = [0] * 4
         self.first_iep6 = [0] * 4
-        self.drop_flag = [0] * 4
         self.dropped = 0
         self.sdrop = [0] * 4  # per stream: dropped samples, low 30 bits
         self.sdrop_ep6 = [0] * 4  # their top 2 bits << 6
@@ -252,7 +251,10 @@ class Sampler:
             self.sdrop_ep6[s] = (self.sdrop_ep6[s] + 64) & 0xC0
         else:
             self.sdrop[s] = m + k
-        self.drop_flag[s] = defs.FLAG_DROPPED
+        # the flag rides with the frame after the gap, not with the stream: set on the
+        # stream, it went out on an older frame still waiting for the link (before the
+        # gap) and was cleared by sending it, leaving the gap unflagged
+        self.frames[s][self.active[s]].flag = defs.FLAG_DROPPED
 
     # ---- acquisition + packing (hot path: no allocation) ------------------------------
     def _slot(self, s):
@@ -357,7 +359,7 @@ class Sampler:
         w.boot = self.link.boot
         return w.finish(
             defs.MSG_SAMPLES,
-            self.link.flags() | self.drop_flag[s],
+            self.link.flags() | fr.flag,
             s,
             _SHDR + fr.count * fr.record_size,
         )
@@ -365,7 +367,7 @@ class Sampler:
     def _send(self, s, fr):
         r = self.link.send(fr.buf, self._seal(s, fr))
         if r == SENT:
-            self.drop_flag[s] = 0
+            fr.flag = 0
             self.sdrop_sent[s] = fr.dropped
         return r
 
@@ -375,6 +377,7 @@ class Sampler:
         other = pair[1 - a]
         if self.pending[s]:
             if self._send(s, other) == REFUSED:
+                other.flag = 0  # its records are dropped: the gap is before `cur` now
                 self._drops(s, other.count)
             self.pending[s] = False
             other.count = 0

@@ -88,6 +88,7 @@ class SampleFrame:
         self.t_first_us = 0
         self.dropped = 0  # board_dropped for the header, low 30 bits (board)
         self.dropped_ep6 = 0  # its top 2 bits << 6
+        self.flag = 0  # FLAG_DROPPED when samples were lost just before its first record
 
     def reset(self, first_index):
         self.count = 0

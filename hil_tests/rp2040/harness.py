@@ -39,6 +39,38 @@ class SimError(RuntimeError):
     pass
 
 
+# A test jig, installed as /boot.py (MicroPython runs it before main.py): when the host sends
+# FAULT_BYTES, the HAL link's readinto raises OSError(EIO), as a failing USB stack would, so
+# a test can check what the firmware does when its loop raises. The firmware, main.py and
+# board.py are unchanged; the wrapper costs one Python call per link read.
+FAULT_BYTES = b"\xfeFAULT\xfe"
+FAULT_JIG = f"""from firmware.drivers import stdio_link as _sl
+
+_orig = _sl.StdioLink.readinto
+_M = {FAULT_BYTES!r}
+_st = bytearray(1)
+
+
+def _readinto(self, buf):
+    k = _orig(self, buf)
+    m = _st[0]
+    for i in range(k):
+        c = buf[i]
+        if c == _M[m]:
+            m += 1
+            if m == len(_M):
+                _st[0] = 0
+                raise OSError(5)
+        else:
+            m = 1 if c == _M[0] else 0
+    _st[0] = m
+    return k
+
+
+_sl.StdioLink.readinto = _readinto
+"""
+
+
 def image_path() -> Path | None:
     """The official RPI_PICO v1.28.0 image, or None when it is not on this machine."""
     env = os.environ.get("STRESSRIG_RP2_IMAGE")

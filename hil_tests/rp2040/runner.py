@@ -36,6 +36,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,17 @@ def board_definition() -> dict[str, Any]:
     return dict(module.DEFINITION)
 
 
-def _fix_usb_host(cdc: Any) -> dict[str, Any]:
-    """Hold bulk-OUT requests until the host has bytes (defect 1). Returns the host side."""
+def _fix_usb_host(cdc: Any, clock: Any) -> dict[str, Any]:
+    """Hold bulk-OUT requests until the host has bytes (defect 1). Returns the host side;
+    `delivered` logs (emulator ns, bytes) of each bulk-OUT packet the device received."""
     usb = cdc.usb
     cdc_read = usb.on_endpoint_read
-    host: dict[str, Any] = {"to_device": bytearray(), "held": None, "out_packets": 0}
+    host: dict[str, Any] = {
+        "to_device": bytearray(),
+        "held": None,
+        "out_packets": 0,
+        "delivered": deque(maxlen=2000),
+    }
 
     def on_endpoint_read(endpoint: int, size: int) -> None:
         if endpoint != ENDPOINT_ZERO and endpoint == cdc._out_endpoint:
@@ -71,6 +78,7 @@ def _fix_usb_host(cdc: Any) -> dict[str, Any]:
                 chunk = bytes(buf[:size])
                 del buf[:size]
                 host["out_packets"] += 1
+                host["delivered"].append((clock.nanos, len(chunk)))
                 usb.endpoint_read_done(endpoint, chunk)
             else:
                 host["held"] = (endpoint, size)  # NAK until there is something to send
@@ -135,7 +143,7 @@ class Runner:
         self.device = BaseDevice(board=spec, log_level=LogLevel.ERROR)
         self.mcu = self.device.mcu
         load_micropython_flash_image(args.fs, self.mcu, layout)
-        self.host = _fix_usb_host(self.device.cdc)
+        self.host = _fix_usb_host(self.device.cdc, self.mcu.clock)
         self.uart_tx = [_fix_uart_tx_interrupt(u) for u in self.mcu.uart]
         d = board_definition()
         pins, parts = d["pins"], d["parts"]
@@ -253,6 +261,7 @@ class Runner:
             "hx711_read": list(self.hx711.read_ns),
             "newline": list(self.interrogator.newline_ns),
             "source": list(self.cell.changes),
+            "to_device": list(self.host["delivered"]),
             "tail": self.tail.decode("latin-1"),
         }
 

@@ -1,0 +1,302 @@
+# ruff: noqa: UP031  (MicroPython snippets built with %-formatting)
+"""Loop costs that only showed on the official rp2 image in the instruction-level RP2040
+(hil_tests/rp2040), checked here on both VMs:
+
+- gc.mem_free()/gc.mem_alloc() scan the whole allocation table (about 9 ms each with the
+  Pico's 240 KiB heap). The loop called both on every pass while command garbage waited
+  for a slack that the default streams never leave: 17 ms a pass, 30 passes a second,
+  60 % of the samples missed for 30 s after any command.
+- A host that resends GET_INFO faster than the link drains a HELLO (or whose GET_INFOs
+  pile up while the board boots: 19 of them on the rp2 VM) got one HELLO per GET_INFO:
+  the outbox filled with HELLOs, ACKs and STATUS frames were dropped, and each rebuild cost
+  17 ms of the loop.
+- STATUS's heap scan at 1 Hz while streaming skipped samples; a waveform command's ~10 ms
+  of decoding delayed the output past the start event's time; a gap made while an older
+  frame waited for the link reached the host unflagged ("lost on the link").
+"""
+
+
+def test_the_loop_never_scans_the_heap_per_pass(mp):
+    (r,) = mp(
+        """
+import gc
+import firmware.app as A
+from rig import Rig
+
+
+class CountingGc:
+    # the app's view of gc: counts the heap scans, collects for real
+    def __init__(self):
+        self.scans = 0
+        self.collections = 0
+
+    def mem_free(self):
+        self.scans += 1
+        return gc.mem_free()
+
+    def mem_alloc(self):
+        self.scans += 1
+        return gc.mem_alloc()
+
+    def collect(self):
+        self.collections += 1
+        gc.collect()
+
+
+r = Rig(rates=(80.0, 100.0, 100.0, 1.0))
+app = r.app
+app.set_streaming(1)
+counting = CountingGc()
+A.gc = counting
+app.note_garbage()  # a command left garbage: the loop waits for slack to collect it
+steps = 0
+for _ in range(600):
+    app.step()
+    steps += 1
+A.gc = gc
+emit({"steps": steps, "scans": counting.scans, "collections": counting.collections,
+      "gc_due": app.gc_due, "heap_free": app.heap_free, "heap_low": app.heap_low})
+"""
+    )
+    assert r["steps"] == 600
+    # default streams: the loop never has 20 ms to spare, so the garbage waits (and no
+    # collection); what must not happen is a heap scan per pass while it waits
+    assert r["collections"] == 0 and r["gc_due"]
+    assert r["scans"] == 0, "%d heap scans in %d loop passes" % (r["scans"], r["steps"])
+    assert r["heap_free"] > r["heap_low"] > 0
+
+
+def test_a_low_heap_at_status_still_forces_a_collection(mp):
+    """The low-heap check now uses STATUS's reading: a heap found below 1/4 free there is
+    collected at the next pass with garbage waiting, without waiting for slack."""
+    (r,) = mp(
+        """
+from rig import Rig
+
+r = Rig(rates=(80.0, 100.0, 100.0, 1.0))
+app = r.app
+app.set_streaming(1)
+app.note_garbage()
+n0 = app.gc_collections
+app.heap_free = app.heap_low - 1  # as if STATUS had found the heap nearly full
+app.step()
+emit({"forced": app.gc_forced, "collected": app.gc_collections - n0, "due": app.gc_due})
+"""
+    )
+    assert r == {"forced": 1, "collected": 1, "due": False}
+
+
+def test_get_info_burst_gets_one_hello_and_every_ack(mp):
+    r = mp(
+        """
+from rig import Rig
+from protocol import defs
+
+r = Rig()
+link = r.link
+link.take()
+link.accept = 64  # a USB CDC write takes one packet at a time
+seqs = list(range(500, 512))
+for s in seqs:  # GET_INFOs queued while the board was busy (booting)
+    link.send_command(s, defs.CMD_GET_INFO, ())
+r.run_s(0.5)
+hellos = len(link.take(defs.MSG_HELLO))
+acks = link.take(defs.MSG_ACK)
+acked = sorted(int(f[4][0] | (f[4][1] << 8)) for f in acks)
+emit({"hellos": hellos, "acked": acked, "dropped": r.app.link.control_dropped,
+      "pending": r.app.link.hello_pending()})
+# later, with the link idle, a GET_INFO gets its own HELLO again
+link.send_command(600, defs.CMD_GET_INFO, ())
+r.run_s(0.1)
+emit({"hellos": len(link.take(defs.MSG_HELLO))})
+"""
+    )
+    first, later = r
+    assert first["acked"] == list(range(500, 512))
+    assert first["dropped"] == 0
+    # a HELLO answers every GET_INFO that arrives while it is still queued; the ACKs pump
+    # the outbox, so it leaves during the burst and a later GET_INFO of it gets a second one
+    assert 1 <= first["hellos"] <= 2, "%d HELLOs for 12 GET_INFOs" % first["hellos"]
+    assert not first["pending"]
+    assert later["hellos"] == 1
+
+
+def test_waveform_starts_on_a_fresh_clock_reading(mp):
+    """A waveform command takes ~10 ms to decode and check on a Pico (rp2 VM). The start
+    was anchored to the clock reading taken at the top of the loop pass, so the output
+    switched on that much after EV_WAVEFORM_START's time and the first phase was short
+    (a 50 ms pulse measured 46 ms on the pins). Here the command costs 15 ms of device time:
+    the output must switch at the time the start event carries."""
+    (r,) = mp(
+        """
+from rig import Rig
+from protocol import defs
+
+r = Rig()
+app = r.app
+clock = r.hal.clock
+apply = app.commands.apply
+
+
+def slow_apply(cmd_id, a):
+    out = apply(cmd_id, a)
+    clock.sleep_us(15000)  # decoding + range checks on a Pico
+    return out
+
+
+app.commands.apply = slow_apply
+pin = r.hal.source.pin_enable
+seen = []
+set_pin = pin.value
+
+
+def value(v=None):
+    if v == 1:
+        seen.append((clock.ticks_diff(clock.ticks_us(), app.dc.raw), app.dc.t30))
+    return set_pin(v)
+
+
+pin.value = value
+a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 0.05, 0.05, 1, 0, 0, 0, 0))
+r.run_s(0.3)
+starts = r.events(defs.EV_WAVEFORM_START)
+edges = r.events(defs.EV_EDGE)
+emit({"ack": a[0], "seen": seen, "start_t": starts[0][0] & 0x3FFFFFFF,
+      "off_t": [e[0] & 0x3FFFFFFF for e in edges if e[4] == 0.0]})
+"""
+    )
+    assert r["ack"] == "ack"
+    stale_us, t30_on = r["seen"][0]
+    assert stale_us == 0, "output switched %d us after the clock reading it was timed by" % stale_us
+    assert r["start_t"] == t30_on
+    # the pulse's end is 50 ms after its start event
+    assert r["off_t"][0] - r["start_t"] == 50000
+
+
+def test_a_gap_is_flagged_on_the_frame_after_it(mp):
+    """Samples skipped while an older frame waits for the link (refused, pending) must be
+    reported by FLAG_DROPPED on the first frame after the gap. Seen on the rp2 VM as
+    "samples lost on the USB link": the flag went out on the pending frame (before the gap),
+    was cleared by sending it, and the frame after the gap came without it."""
+    r = mp(
+        """
+from rig import Rig
+from protocol import defs
+
+r = Rig(rates=(80.0, 100.0, 100.0, 1.0), keep_samples=True)
+app = r.app
+smp = app.sampler
+link = r.link
+app.set_streaming(1)
+r.run_s(0.3)
+link.accept = 0  # the host stops reading: the next elec frame is refused and kept
+n = 0
+while not smp.pending[2] and n < 2000:
+    app.step()
+    n += 1
+skipped0 = smp.dropped
+r.hal.clock.sleep_us(45000)  # the loop is late by 4 elec periods
+app.step()
+link.accept = None
+r.run_s(0.6)
+app.set_streaming(0)
+r.run_s(0.1)
+for f in link.frames:
+    if f[0] == defs.MSG_SAMPLES and f[2] == 2:
+        p = f[4]
+        first = (p[0] | (p[1] << 8) | (p[2] << 16) | ((p[3] & 0x3F) << 24))
+        emit([f[3], first, p[8] | (p[9] << 8), f[1] & defs.FLAG_DROPPED])
+emit({"pending_reached": n < 2000, "skipped": smp.dropped - skipped0})
+"""
+    )
+    info = r[-1]
+    frames = sorted(r[:-1])  # by link seq
+    assert info["pending_reached"] and info["skipped"] >= 4
+    gaps = 0
+    for prev, cur in zip(frames, frames[1:], strict=False):
+        if cur[1] != prev[1] + prev[2]:
+            gaps += 1
+            assert cur[3], "elec records %d..%d missing, the next frame is not flagged" % (
+                prev[1] + prev[2],
+                cur[1] - 1,
+            )
+    assert gaps >= 1
+
+
+def test_status_scans_the_heap_only_when_not_streaming(mp):
+    """STATUS's heap_free is a heap scan (~9 ms on a Pico, about one 100 Hz sample period):
+    at 1 Hz while streaming it made the default streams skip samples every second on the rp2
+    VM. While streaming, STATUS repeats the last measurement."""
+    (r,) = mp(
+        """
+from rig import Rig
+
+r = Rig(rates=(80.0, 100.0, 100.0, 1.0))
+app = r.app
+hal = r.hal
+free = hal.heap_free
+calls = [0]
+
+
+def counted():
+    calls[0] += 1
+    return free()
+
+
+hal.heap_free = counted
+r.run_s(3.0)
+idle = calls[0]
+app.set_streaming(1)
+r.run_s(3.0)
+streaming = calls[0] - idle
+emit({"idle": idle, "streaming": streaming, "reported": app.heap_free})
+"""
+    )
+    assert r["idle"] >= 2, r
+    assert r["streaming"] == 0, r
+    assert r["reported"] > 0
+
+
+def test_edges_switch_before_the_pass_samples(mp):
+    """Sampling the due streams takes 1-7 ms of a loop pass on a Pico (FBG lines, frames to
+    the link). The waveform's phase changes ran after it, so the pins switched that long
+    after the time their EV_EDGE carries (6.7 ms on the rp2 VM). Here sampling costs 5 ms of
+    device time per pass: every edge must switch the pins at its own clock reading."""
+    (r,) = mp(
+        """
+from rig import Rig
+from protocol import defs
+
+r = Rig()
+app = r.app
+clock = r.hal.clock
+smp = app.sampler
+poll = smp.poll
+
+
+def slow_poll(now):
+    out = poll(now)
+    clock.sleep_us(5000)
+    return out
+
+
+smp.poll = slow_poll
+pin = r.hal.source.pin_enable
+late = []
+set_pin = pin.value
+
+
+def value(v=None):
+    if v is not None:
+        late.append(clock.ticks_diff(clock.ticks_us(), app.dc.raw))
+    return set_pin(v)
+
+
+pin.value = value
+a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 0.05, 0.05, 3, 0, 0, 0, 0))
+r.run_s(0.5)
+emit({"ack": a[0], "late": late, "edges": len(r.events(defs.EV_EDGE))})
+"""
+    )
+    assert r["ack"] == "ack" and r["edges"] >= 5
+    assert max(r["late"]) == 0, "pins switched up to %d us after their edge's time" % max(r["late"])
