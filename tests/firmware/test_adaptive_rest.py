@@ -6,6 +6,7 @@ adaptive pulses run (on both VMs: the 32-bit WebAssembly port too)."""
 import math
 
 from protocol import defs
+from tests.firmware.scripts import FAST_STREAMING_APP
 
 # The fake cell's voltage is set from the test: 3 V + A exp(-t / tau) after the rest starts,
 # so the true settling time of |dV/dt| <= thr is tau ln(A / (tau thr)).
@@ -93,20 +94,9 @@ def test_adaptive_pulses_alternate_and_allocate_nothing(mp):
     """A pulse series with adaptive rests on frozen ADCs (the voltage never moves, so each
     rest settles after its hold): rests end on the board's decision, the hot path stays
     allocation-free under heap_lock (decisions and pulse edges included)."""
-    (r,) = mp("""
-import gc, micropython
-import fakehal
-from firmware.app import App
-from protocol import defs
-hal = fakehal.FakeHal(link=fakehal.NullLink())
-d = dict(fakehal.DEFINITION)
-d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True},
-                "fbg": {"rate_hz": 100.0, "enabled": True},
-                "elec": {"rate_hz": 1000.0, "enabled": True},
-                "temp": {"rate_hz": 10.0, "enabled": True}}
-app = App(d, hal)
-app.safety.watchdog_ms = 600000
-app.set_streaming(1)
+    (r,) = mp(
+        FAST_STREAMING_APP
+        + """
 # 20 ms pulses, rests: window 10 ms, hold 20 ms, at most 1 s
 app.commands.apply(defs.CMD_ADAPTIVE_PULSES,
                    (0, 0.01, 20000, 60000, 0, 1000000, 20000, 0.01, 10000, 0.0, 0.0, 0.0, 0))
@@ -128,7 +118,8 @@ except MemoryError as e:
 micropython.heap_unlock()
 i1 = wf.index
 emit({"err": err, "pulses": i1 - i0, "running": wf.running})
-""")
+"""
+    )
     assert r["err"] is None
     # each cycle: 20 ms on + (hold 20 ms, rounded up to block ends) of rest, not 1 s
     assert r["pulses"] >= 20 and r["running"] is True

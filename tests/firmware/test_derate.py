@@ -6,6 +6,7 @@ cause, ELEC_DERATED, the source's code), sensor faults derate, refusals name the
 range, and nothing is allocated while it acts (both VMs)."""
 
 from protocol import defs
+from tests.firmware.scripts import FAST_STREAMING_APP
 
 # fake load cell: 0.001 N per count (fakehal.DEFINITION), 80 SPS
 RIG = """
@@ -142,20 +143,9 @@ def test_bad_settings_are_refused_naming_the_field(mp):
 
 
 def test_derating_acts_without_allocating(mp):
-    (r,) = mp("""
-import gc, micropython
-import fakehal
-from firmware.app import App
-from protocol import defs
-hal = fakehal.FakeHal(link=fakehal.NullLink())
-d = dict(fakehal.DEFINITION)
-d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True},
-                "fbg": {"rate_hz": 100.0, "enabled": True},
-                "elec": {"rate_hz": 1000.0, "enabled": True},
-                "temp": {"rate_hz": 10.0, "enabled": True}}
-app = App(d, hal)
-app.safety.watchdog_ms = 600000
-app.set_streaming(1)
+    (r,) = mp(
+        FAST_STREAMING_APP
+        + """
 app.commands.apply(defs.CMD_SET_DERATE, (1, 8, 5.0, 2.0, 0.5))
 app.commands.apply(defs.CMD_PULSE_TRAIN, (0, 0.01, 20000, 10000, 60000, 0.0, 0.0, 0.0, 0))
 app.commands.after()
@@ -180,6 +170,7 @@ except MemoryError as e:
     err = "MemoryError"
 micropython.heap_unlock()
 emit({"err": err, "derated_steps": n, "running": app.waveform.running})
-""")
+"""
+    )
     assert r["err"] is None
     assert r["derated_steps"] > 1000 and r["running"] is True

@@ -4,6 +4,7 @@ timing paused), end-the-step, sensor faults and saturation count as outside, ref
 the field and range, and nothing is allocated while it acts (both VMs)."""
 
 from protocol import defs
+from tests.firmware.scripts import FAST_STREAMING_APP
 
 # fake load cell: 0.001 N per count, no offset (fakehal.DEFINITION); it reads 2000 = 2 N
 RIG = """
@@ -136,20 +137,9 @@ def test_bad_windows_are_refused_naming_the_field(mp):
 
 
 def test_interlock_acts_without_allocating(mp):
-    (r,) = mp("""
-import gc, micropython
-import fakehal
-from firmware.app import App
-from protocol import defs
-hal = fakehal.FakeHal(link=fakehal.NullLink())
-d = dict(fakehal.DEFINITION)
-d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True},
-                "fbg": {"rate_hz": 100.0, "enabled": True},
-                "elec": {"rate_hz": 1000.0, "enabled": True},
-                "temp": {"rate_hz": 10.0, "enabled": True}}
-app = App(d, hal)
-app.safety.watchdog_ms = 600000
-app.set_streaming(1)
+    (r,) = mp(
+        FAST_STREAMING_APP
+        + """
 app.commands.apply(defs.CMD_SET_INTERLOCK, (1, 1.5, 2.5, 0.1))
 app.commands.apply(defs.CMD_PULSE_TRAIN, (0, 0.01, 20000, 10000, 60000, 0.0, 0.0, 0.0, 0))
 app.commands.after()
@@ -171,7 +161,8 @@ except MemoryError as e:
     err = "MemoryError"
 micropython.heap_unlock()
 emit({"err": err, "suspended_steps": n, "running": app.waveform.running})
-""")
+"""
+    )
     assert r["err"] is None
     assert r["suspended_steps"] > 1000 and r["running"] is True
 
