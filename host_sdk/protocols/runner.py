@@ -306,7 +306,9 @@ def _run(
             results.append(_step_result(i, step, t0, t, "link_lost", recorder))
             out = Outcome.board_stop("link_lost", t_dev_s=t, **where)
             return RunResult(results, False, "link_lost", out)
-        results.append(_step_result(i, step, t0, ev.t_s, ev.cause_name, recorder))
+        results.append(
+            _step_result(i, step, _started(rig, mark, t0), ev.t_s, ev.cause_name, recorder)
+        )
         if ev.code == defs.EV_STOP_LATCHED or ev.cause in _ENDING_CAUSES:
             out = Outcome.board_stop(ev.cause_name, t_dev_s=ev.t_s, **where)
             return RunResult(results, False, ev.cause_name, out)
@@ -317,6 +319,16 @@ def _run(
     t_end = results[-1].t_end_s if results else rig.device_time_s
     out = Outcome(True, "completed", f"all {n} steps ran", t_dev_s=t_end)
     return RunResult(results, True, None, out)
+
+
+def _started(rig: Rig, mark: int, sent_at: float) -> float:
+    """The board's own start of the step (its waveform_start event): the host's view of
+    device time when it sent the command lags the board by up to a frame latency (2 s on
+    a fast emulated board), so samples of the step would fall outside it."""
+    for e in rig.events[mark:]:
+        if e.code == defs.EV_WAVEFORM_START:
+            return float(e.t_s)
+    return sent_at
 
 
 def _step_result(i: int, step: Step, t0: float, t1: float, cause: str, recorder: Any) -> StepResult:

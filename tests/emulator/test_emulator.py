@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -41,7 +42,13 @@ def _read_until(
     while not done(msgs):
         now = time.monotonic()
         if now > t_end:
-            raise AssertionError(f"timed out after {timeout:.0f} s ({len(msgs)} messages)")
+            kinds = Counter(
+                type(x).__name__ + (str(x.stream) if isinstance(x, SampleBlock) else "")
+                for x in msgs
+            )
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s ({len(msgs)} messages: {dict(kinds)})"
+            )
         if now >= next_beat:
             ser.write(encode_command("heartbeat", 0xFFFF))
             next_beat = now + 0.2
