@@ -130,8 +130,6 @@ class App:
         self.link.event(self.dc.t30, self.dc.epoch, code, cause, index, value)
 
     def send_hello(self):
-        if self.link.hello_pending():
-            return  # the HELLO still queued answers this GET_INFO too (and costs no rebuild)
         uid = self.hal.unique_id()
         self.link.send_hello(
             hello_payload(self.definition, self.sampler, uid, self.source.amps_per_lsb)

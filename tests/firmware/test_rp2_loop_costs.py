@@ -15,6 +15,8 @@
   frame waited for the link reached the host unflagged ("lost on the link").
 """
 
+import pytest
+
 
 def test_the_loop_never_scans_the_heap_per_pass(mp):
     (r,) = mp(
@@ -86,6 +88,11 @@ emit({"forced": app.gc_forced, "collected": app.gc_collections - n0, "due": app.
     assert r == {"forced": 1, "collected": 1, "due": False}
 
 
+@pytest.mark.xfail(
+    reason="the one-HELLO-per-burst rule is off: with it, a fresh emulated board left about "
+    "1 GET_INFO in 5 without any reply under two busy loops (cause not found); issue 10",
+    strict=False,
+)
 def test_get_info_burst_gets_one_hello_and_every_ack(mp):
     r = mp(
         """
