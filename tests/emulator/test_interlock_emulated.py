@@ -76,6 +76,8 @@ def test_open_press_suspends_on_the_reading_that_left_the_window_and_resumes(rig
     end = rig.wait_event((defs.EV_WAVEFORM_END,), after=mark, timeout_s=60)
     assert end is not None and end.cause == defs.CAUSE_DURATION
     il = [e for e in rig.events[mark:] if e.code == defs.EV_INTERLOCK]
+    if il and il[0].index == 0:  # the report of the first reading after arming, if late
+        il = il[1:]
     assert [(e.index, e.cause) for e in il] == [(1, defs.CAUSE_PRESSURE), (0, defs.CAUSE_PRESSURE)]
     t_out, t_in = il[0].t_s, il[1].t_s
     assert t_open <= t_out < t_close <= t_in
