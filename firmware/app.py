@@ -21,6 +21,7 @@ from firmware.hello import hello_payload
 from firmware.link import Link
 from firmware.safety import Safety
 from firmware.sampler import Sampler
+from firmware.vguard import VoltageGuard
 from firmware.waveform import Waveform
 from protocol import defs
 
@@ -97,6 +98,7 @@ class App:
             i_zero,
             abs(cal["amps_per_count"]),
         )
+        self.vguard = VoltageGuard(cal)
         self.commands = Commands(self)
         self.interlock = None  # stack-pressure window: made by the first SET_INTERLOCK
         self.derate = None  # current derating by pressure rate: made by the first SET_DERATE
@@ -244,6 +246,16 @@ class App:
             # after the time its EV_EDGE carries
             wfm.tick(now, 0)
         due = smp.poll(now)
+        # the output as this pass's readings saw it: a cutoff, the interlock or the derating
+        # may switch it off below, and the safety checks must still judge a reading taken
+        # with current flowing as such (a voltage past the window latches even when the
+        # same reading also ended the step on its cutoff)
+        output_on = self.source.on
+        vg = self.vguard
+        if vg.active and not smp.fresh & 4 and vg.due(clock, now):
+            vg.taken()
+            if wfm.running and output_on:
+                smp.read_elec(now)
         fresh = smp.fresh
         il = self.interlock
         if il is not None:
@@ -254,7 +266,7 @@ class App:
         if wfm.running and fresh & 4:
             wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
         safety = self.safety
-        cause = safety.check(clock, now, smp, self.source.on, wfm.running)
+        cause = safety.check(clock, now, smp, output_on, wfm.running)
         if safety.new_sensor_fault >= 0:
             s = safety.new_sensor_fault
             safety.new_sensor_fault = -1
@@ -264,6 +276,11 @@ class App:
             self.latch(cause)
         elif cause and self.source.on:
             self.source.off()
+        if fresh & 4:
+            if wfm.running and self.source.on:
+                self._plan_guard(now, smp)
+            else:
+                vg.idle()
         smp.fresh = 0
         if clock.ticks_diff(now, self.next_status) >= 0:
             self.next_status = clock.ticks_add(self.next_status, STATUS_PERIOD_US)
@@ -283,6 +300,10 @@ class App:
             d = safety.watchdog_wait_us(clock, now)
             if d < wait:
                 wait = d
+        if vg.active:
+            d = clock.ticks_diff(vg.due_at, now)
+            if d < wait:
+                wait = d
         d = clock.ticks_diff(self.next_status, now)
         if d < wait:
             wait = d
@@ -294,6 +315,24 @@ class App:
         if wait > 0:
             self._wait(wait)
         return True
+
+    def _plan_guard(self, now, smp):
+        """The voltage guard's next reading: towards the nearer of the waveform's cutoff
+        and the safety window (and the source's compliance)."""
+        safety = self.safety
+        plan = self.waveform.plan
+        lo = safety.win_lo
+        hi = safety.win_hi
+        c = safety.compliance_raw[1]
+        if c < hi:
+            hi = c
+        if plan.v_lo_raw is not None and plan.v_lo_raw > lo:
+            lo = plan.v_lo_raw
+        if plan.v_hi_raw is not None and plan.v_hi_raw < hi:
+            hi = plan.v_hi_raw
+        self.vguard.plan(
+            self.clock, now, smp.v_raw, smp.elec_dt_us, lo, hi, self.sampler.period_us[2]
+        )
 
     def _leave(self):
         self.source.off()

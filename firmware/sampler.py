@@ -297,20 +297,24 @@ class Sampler:
         fr.buf[off + 3] |= self.dc.ep6
         self._added(LOAD, fr)
 
-    def _elec(self, now):
+    def read_elec(self, now):
+        """Read cell voltage and current (fresh for the checks) without recording them: the
+        elec stream's samples, and the voltage guard's readings between them."""
         src = self.source
-        v = src.read_voltage_raw()
-        i = src.read_current_raw()
-        self.v_raw = v
-        self.i_raw = i
+        self.v_raw = src.read_voltage_raw()
+        self.i_raw = src.read_current_raw()
         self.elec_dt_us = self.hal.clock.ticks_diff(now, self.elec_tick)
         self.elec_tick = now
         self.fresh |= 1 << ELEC
+
+    def _elec(self, now):
+        self.read_elec(now)
         fr = self._slot(ELEC)
         if fr is None:
             return
         off = fr.record_offset()
-        struct.pack_into(_ELEC_FMT, fr.buf, off, self.dc.t30, v, i, self.elec_state)
+        dc = self.dc
+        struct.pack_into(_ELEC_FMT, fr.buf, off, dc.t30, self.v_raw, self.i_raw, self.elec_state)
         fr.buf[off + 3] |= self.dc.ep6
         self._added(ELEC, fr)
 
