@@ -21,9 +21,13 @@ from host_sdk.rig_types import (
 from host_sdk.timesync import ClockMapping
 from protocol import defs
 
+_EPOCH_REFIT_S = 1.0  # wall seconds between fits of the start time from timesync exchanges
+
 
 class DataPlane(RigState):
     """Mixed into Rig: what the board sends, delivered."""
+
+    _epoch_fitted_at = 0.0  # time.monotonic() of the last fit for device_epoch_utc
 
     # ---- data out -------------------------------------------------------------------------
     def blocks(self, *, timeout_s: float | None = None, maxsize: int = 0) -> Iterator[Block]:
@@ -214,9 +218,15 @@ class DataPlane(RigState):
         if t0 is None or not isinstance(msg, wire.Ack):
             return
         self.clock_sync.add(t0, t1, self.time.unwrap_one(int(msg.applied["t_us"])))
-        m = self.clock_sync.mapping()
-        if m is not None:
-            self.device_epoch_utc = m.utc_at_zero_s
+        # the fit (a weighted least squares over up to 256 exchanges) once a wall second
+        # for the start time: an emulated board at speed makes thousands of exchanges a
+        # second; `clock_mapping` always fits what there is
+        now = time.monotonic()
+        if self.device_epoch_utc is None or now - self._epoch_fitted_at >= _EPOCH_REFIT_S:
+            self._epoch_fitted_at = now
+            m = self.clock_sync.mapping()
+            if m is not None:
+                self.device_epoch_utc = m.utc_at_zero_s
 
     def _on_event(self, ev: Any) -> None:
         # a reboot matters when there is state on the board to lose: samples seen, or any

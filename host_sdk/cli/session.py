@@ -146,9 +146,10 @@ def record_session(
         unit="s",
         disable=not progress,
         dynamic_ncols=True,
-        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s {postfix}"
+        # tqdm puts ", " before the postfix itself
+        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s{postfix}"
         if duration_s
-        else "{desc} {elapsed} {postfix}",
+        else "{desc} {elapsed}{postfix}",
         desc=str(out.name),
     )
     interrupted = ""
@@ -160,7 +161,8 @@ def record_session(
             bar.set_postfix_str(
                 f"t_dev={rig.device_time_s:.1f}s "
                 + " ".join(f"{v}{k}" for k, v in dict(live).items())
-                + f" lost={lost}"
+                + f" lost={lost}",
+                refresh=False,  # the refresh below draws it once
             )
             bar.n = min(elapsed, duration_s) if duration_s else elapsed
             bar.refresh()
