@@ -304,6 +304,11 @@ def test_stream_rates_and_timestamps(bench, rig, figure):
     for g in rig.gaps:
         tally = on_board if g.kind == "lost_on_board" else on_link
         tally[g.stream] = tally.get(g.stream, 0) + g.count
+    # the streaming window in device time, from the fastest stream: the host measures the
+    # 10 s by its view of device time, which lags the board by up to a frame's latency, so
+    # the board's window can be a little shorter than asked
+    window = max(float(np.ptp(col.records(s)[1])) for s in applied)
+    assert window > 0.8 * dev_s
     for s, rate in applied.items():
         rec, t, idx = col.records(s)
         assert on_link.get(s, 0) == 0, f"{s}: samples lost on a clean link"
@@ -315,7 +320,11 @@ def test_stream_rates_and_timestamps(bench, rig, figure):
         dt = np.diff(t)
         assert np.all(dt > 0), f"{s}: timestamps not increasing"
         span = t[-1] - t[0]
-        assert span > 0.9 * dev_s
+        # a stream on its own grid starts up to a period after the window opens and ends
+        # up to a period before it closes
+        assert span > window - 2.0 / rate, (
+            f"{s}: {span:.3f} s of samples in a {window:.3f} s window"
+        )
         mean_rate = (len(t) - 1) / span
         assert mean_rate == pytest.approx(rate, rel=5e-3), s
         # each sample against the ideal grid t0 + k / rate (least squares over the run):

@@ -68,3 +68,25 @@ emit({"per": per, "samples": r.link.samples, "bad": r.link.bad_crc,
         assert ts[-n] == t0
     d = [b - a for a, b in zip(ts, ts[1:], strict=False)]
     assert min(d) == 4000 and max(d) == 4000
+
+
+def test_a_faster_rate_applies_from_now_not_from_the_old_schedule(mp):
+    # temp at 1 Hz, then 10 Hz: its next sample used to stay on the 1 Hz schedule, so a
+    # stream started right after the change began up to a second late
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig(rates=(80, 100, 100, 1))
+r.run_s(0.05)
+app = r.app
+before = app.clock.ticks_diff(app.sampler.next_due[3], app.dc.raw)
+r.cmd(defs.CMD_CONFIG_STREAM, (3, 1, 10.0))
+after = app.clock.ticks_diff(app.sampler.next_due[3], app.dc.raw)
+r.cmd(defs.CMD_CONFIG_STREAM, (3, 1, 2.0))
+slower = app.clock.ticks_diff(app.sampler.next_due[3], app.dc.raw)
+emit([before, after, slower])
+""")
+    before, after, slower = r
+    assert before > 500000
+    assert 0 < after <= 100000
+    assert after - 20000 < slower <= after  # slower: the sample already due sooner is kept
