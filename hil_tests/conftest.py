@@ -159,6 +159,26 @@ class Bench:
         finally:
             self.emu.release()
 
+    def wait_held(self, t_dev_s: float, timeout_wall_s: float = 120.0) -> float:
+        """After `emu.hold(t_dev_s)`: wait until the board stands at the hold (its STATUS,
+        answered at the frozen time, stops moving close to it); returns the board's device
+        time there. On a real board, the host's view of device time now."""
+        rig = self.rig
+        if self.emu is None:
+            rig.status()
+            return rig.device_time_s
+        deadline = time.monotonic() + timeout_wall_s
+        last = -1.0
+        while True:
+            rig.status()
+            now = rig.device_time_s
+            if now == last and now >= t_dev_s - 0.2:
+                return now
+            last = now
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the board did not stop at the hold at {t_dev_s:.3f} s")
+            time.sleep(0.05)
+
     def quiet(self) -> None:
         """Back to a known state: no waveform, no latch, streaming off, streams at rest."""
         rig = self.rig
