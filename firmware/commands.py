@@ -148,6 +148,9 @@ class Commands:
         except Refuse as e:
             self._reply_nack(cmd_seq, cmd_id, e.reason, e.text)
             return
+        nb = messages.base_fields(cmd_id, plen)
+        if nb and applied:  # it came in its older layout: so does its ACK (issue 14 strain)
+            applied = tuple(applied)[:nb]
         self._reply_ack(cmd_seq, cmd_id, applied)
         after = self.after
         if after is not None:
