@@ -262,8 +262,7 @@ COMMANDS = {
     CMD_SET_DERATE: (
         "set_derate",
         "BHfff" + STRAIN_DERATE_FMT,
-        ("action", "window_n", "limit_n_per_s", "resume_n_per_s", "scale")
-        + STRAIN_DERATE_FIELDS,
+        ("action", "window_n", "limit_n_per_s", "resume_n_per_s", "scale") + STRAIN_DERATE_FIELDS,
     ),
 }
 # Commands whose last fields were appended later: such a command may also come with only its

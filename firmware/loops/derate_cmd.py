@@ -69,9 +69,7 @@ def set_derate(app, a):
     else:
         nps = app.calib.get("load_n_per_count", 0.0)
         if not smp.fitted[_LOAD] or not nps:
-            raise Refuse(
-                defs.NACK_UNSUPPORTED, "set_derate: no calibrated load cell on this board"
-            )
+            raise Refuse(defs.NACK_UNSUPPORTED, "set_derate: no calibrated load cell on this board")
         check_range("window_n", n, MIN_WINDOW, wmax, "readings")
         _limits("n_per_s", limit, resume, lim.get("max_force_rate_n_per_s", 10000.0), "N/s")
         per_unit = nps
