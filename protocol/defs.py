@@ -242,7 +242,7 @@ COMMANDS = {
     ),
     CMD_ADAPTIVE_PULSES: (
         "adaptive_pulses",
-        "BfQIQQQfQ" + CUTOFF_FMT,
+        "BfQIQQQfQ" + CUTOFF_FMT + STRAIN_SETTLE_FMT,
         ("unit", "amplitude", "t_on_us", "count", "min_rest_us", "max_rest_us", "hold_us")
         + ("dvdt_v_per_s", "window_us")
         + CUTOFF_FIELDS

@@ -132,7 +132,11 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         )
     streams = c.streams("streams", data.get("streams", {}))
     steps = check_steps(c, "steps", data.get("steps"))
-    loops = [k for k in ("interlock", "derate") if any(k in s.params for s in steps)]
+    loops = [
+        k
+        for k in ("interlock", "derate")
+        if any(k in s.params and s.params[k].get("signal") != "strain" for s in steps)
+    ]
     if loops and stack_area_of(cell) is None:
         what = "a pressure interlock" if loops[0] == "interlock" else "a pressure-rate derating"
         c.err(
