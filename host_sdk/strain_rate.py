@@ -56,9 +56,9 @@ NO_STRAIN: dict[str, Any] = {
 
 
 def grating_index(g: int | str | None, what: str = "grating") -> int:
-    """A grating by index (0, 1, ...) or by its FBG field name ("g0", "g1", ...); None: no
-    reference grating (defs.REF_NONE)."""
-    if g is None:
+    """A grating by index (0, 1, ...) or by its FBG field name ("g0", "g1", ...); None (or
+    "none" for a reference): no reference grating (defs.REF_NONE)."""
+    if g is None or (g == "none" and what == "reference"):
         return defs.REF_NONE
     if isinstance(g, bool):
         raise ValueError(f"{what} = {g!r}: give an index (0, 1, ...) or a field name (g0, g1, ...)")

@@ -8,7 +8,8 @@ an adaptive rest's `settle`, and the strain fields of a `derate` table.
 
 `combine`: "both" (default: the rest ends once |dV/dt| and |dε/dt| both held), "either" or
 "strain_only". `grating` (default g0) and `reference` (a strain-free grating for temperature
-compensation; none by default) by FBG field name or index. `pm_per_ue` is the grating's
+compensation; default the protocol's [fbg] reference_grating, else none; "none": none) by
+FBG field name or index. `pm_per_ue` is the grating's
 sensitivity (default: the board calibration's). The board refuses what it cannot time or
 hold, naming the field and range; these checks catch it before a run starts."""
 
@@ -63,6 +64,23 @@ def _numbers(c: _Checker, path: str, table: Mapping[str, Any], out: dict[str, An
             v = c.number(f"{path}.{k}", k, table[k])
             if v is not None:
                 out[k] = v
+
+
+def default_reference(params: dict[str, Any], ref: str) -> None:
+    """A step's strain criteria without a `reference` use the protocol's [fbg]
+    reference_grating (unless that is their sensing grating)."""
+    tables = [(params.get("settle") or {}).get("strain")]
+    dr = params.get("derate")
+    if dr and dr.get("signal") == "strain":
+        tables.append(dr)
+    for t in tables:
+        if t and "reference" not in t:
+            try:
+                same = grating_index(t.get("grating", 0)) == grating_index(ref, "reference")
+            except ValueError:
+                continue
+            if not same:
+                t["reference"] = ref
 
 
 def check_strain_settle(c: _Checker, path: str, table: Any) -> dict[str, Any]:

@@ -120,6 +120,25 @@ def test_bad_strain_settings_name_the_field(step: str, path: str, words: str) ->
     )
 
 
+def test_the_protocols_reference_grating_is_the_default() -> None:
+    """[fbg] reference_grating compensates the strain criteria that name none; "none" opts
+    out; a criterion on the reference grating itself is left uncompensated."""
+    p = parse_protocol(
+        tomllib.loads(
+            '[fbg]\nreference_grating = "g1"\n'
+            '[[steps]]\nkind = "adaptive_rest"\n'
+            "settle = { dvdt_v_per_s = 1e-3, max_s = 10, strain = { dedt_ue_per_s = 1 } }\n"
+            '[[steps]]\nkind = "adaptive_rest"\nsettle = { dvdt_v_per_s = 1e-3, max_s = 10, '
+            'strain = { dedt_ue_per_s = 1, reference = "none" } }\n'
+            '[[steps]]\nkind = "constant"\ncurrent_a = 1e-3\ncutoff = { max_duration_s = 5 }\n'
+            'derate = { signal = "strain", limit_ue_per_s = 5, grating = "g1" }\n'
+        )
+    )
+    a, b = (Settle.from_table(s.params["settle"]).fields() for s in p.steps[:2])
+    assert a["ref_grating"] == 1 and b["ref_grating"] == defs.REF_NONE
+    assert "reference" not in p.steps[2].params["derate"]
+
+
 def test_grating_names() -> None:
     assert grating_index("g3") == 3 and grating_index(2) == 2
     assert grating_index(None) == defs.REF_NONE
