@@ -263,6 +263,8 @@ class App:
         dr = self.derate
         if dr is not None:
             dr.step(wfm, smp)
+        if fresh & 2 and wfm.running:
+            wfm.fbg_tick(now)  # an adaptive rest's strain criterion (issue 14)
         if wfm.running and fresh & 4:
             wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
         safety = self.safety

@@ -51,7 +51,7 @@ def check_range(name, value, lo, hi, unit=""):
 
 
 _READ_ONLY = (defs.CMD_HEARTBEAT, defs.CMD_GET_INFO, defs.CMD_GET_STATUS, defs.CMD_TIMESYNC)
-_LAST_MAX = 64  # the longest command payload (staircase: 52 B) fits
+_LAST_MAX = 96  # the longest command payload (adaptive_pulses with its strain fields: 95 B) fits
 _TIMESYNC_LEN = 7  # cmd_seq u16, cmd_id u8, t_us u32
 
 
@@ -148,6 +148,9 @@ class Commands:
         except Refuse as e:
             self._reply_nack(cmd_seq, cmd_id, e.reason, e.text)
             return
+        nb = messages.base_fields(cmd_id, plen)
+        if nb and applied:  # it came in its older layout: so does its ACK (issue 14 strain)
+            applied = tuple(applied)[:nb]
         self._reply_ack(cmd_seq, cmd_id, applied)
         after = self.after
         if after is not None:

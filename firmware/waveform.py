@@ -17,8 +17,9 @@ Off phases open the output (enable off) so rests measure the open-circuit voltag
 
 Adaptive rests (firmware/loops/adaptive_rest.py): a plan with `settle` set ends a REST, or
 a PULSE off phase, early when the cell has relaxed; its t_on (REST) or t_off (PULSE) is then
-the maximum. Each adaptive rest ends with an EV_REST_END event (cause settled or duration,
-index the pulse number, value the rest's length in ms) timed at the board's decision.
+the maximum. Each adaptive rest ends with an EV_REST_END event (cause settled, strain_settled
+or duration, index the pulse number, value the rest's length in ms) timed at the board's
+decision; a strain criterion judges fresh FBG readings through `fbg_tick`.
 
 Cutoffs are checked on every fresh cell-voltage/current reading, in raw ADC counts that
 the command handler converted once: voltage window, charge passed (integrated |I| dt while
@@ -234,6 +235,15 @@ class Waveform:
             return
         while self.running and self.phase.due(self.clock, now):
             self._next_phase(now)
+
+    def fbg_tick(self, now):
+        """A fresh FBG reading (the app loop): an adaptive rest's strain criterion judges it
+        (firmware/loops/adaptive_rest.py); nothing else here looks at the FBG."""
+        if not self.running or self.suspended or self.on:
+            return
+        st = self.plan.settle
+        if st is not None and st.e is not None and st.update_strain(self.sampler.fbg, now):
+            st.settled(self, now)
 
     # ---- phases ----------------------------------------------------------------------
     def _next_phase(self, now):

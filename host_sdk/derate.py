@@ -15,6 +15,9 @@ the current applied.
     from host_sdk.derate import set_pressure_rate_derating
     set_pressure_rate_derating(rig, limit_mpa_per_s=0.5, resume_mpa_per_s=0.2, scale=0.5,
                                window_n=16, stack_area_m2=1.131e-4)
+
+The FBG strain rate can be the signal instead (`host_sdk.strain_rate.set_strain_rate_derating`,
+limits in microstrain/s; cause `strain_rate`, value in fm/s of the FBG signal).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from host_sdk.calibration import LoadCellCalibration
 from host_sdk.client import Rig
+from host_sdk.strain_rate import set_strain_rate_derating
 from protocol import defs
 
 __all__ = [
@@ -89,7 +93,19 @@ def set_derating(
         limit_n_per_s=float(limit_n_per_s),
         resume_n_per_s=float(resume_n_per_s),
         scale=float(scale),
+        **_LOAD_SIGNAL,
     )
+
+
+# the strain fields of SET_DERATE when the load cell is the signal
+_LOAD_SIGNAL: dict[str, Any] = {
+    "signal": defs.DERATE_LOAD,
+    "grating": 0,
+    "ref_grating": 0,
+    "pm_per_ue": 0.0,
+    "limit_ue_per_s": 0.0,
+    "resume_ue_per_s": 0.0,
+}
 
 
 def clear_derating(rig: Rig) -> Any:
@@ -100,6 +116,7 @@ def clear_derating(rig: Rig) -> Any:
         limit_n_per_s=0.0,
         resume_n_per_s=0.0,
         scale=1.0,
+        **_LOAD_SIGNAL,
     )
 
 
@@ -143,8 +160,8 @@ class DerateChange:
 
     t_s: float  # device time of the decision
     derated: bool
-    cause: str  # pressure_rate or sensor_fault
-    rate_counts_per_s: float  # the board's estimate (load counts/s)
+    cause: str  # pressure_rate, strain_rate or sensor_fault
+    rate_counts_per_s: float  # the board's estimate (load counts/s; fm/s on the FBG)
 
 
 def derate_changes(rig: Rig, after: int = 0) -> list[DerateChange]:
@@ -165,6 +182,18 @@ def apply_step_derating(
         if armed:
             clear_derating(rig)
         return False
+    if table.get("signal") == "strain":
+        set_strain_rate_derating(
+            rig,
+            limit_ue_per_s=float(table["limit_ue_per_s"]),
+            resume_ue_per_s=float(table["resume_ue_per_s"]),
+            scale=float(table["scale"]),
+            window_n=int(table["window_n"]),
+            grating=table.get("grating", 0),
+            reference=table.get("reference"),
+            pm_per_ue=float(table.get("pm_per_ue", 0.0)),
+        )
+        return True
     set_pressure_rate_derating(
         rig,
         limit_mpa_per_s=float(table["limit_mpa_per_s"]),

@@ -5,7 +5,8 @@ has relaxed (|dV/dt| at or below a threshold for a hold time, between a minimum 
 maximum length); `adaptive_pulses` is a pulse train whose rests are adaptive. Each rest
 ends with a `rest_end` event timed at the board's decision (cause `settled` or
 `duration`, index the pulse number, value the rest's length in ms); `rest_ends` reads them
-back.
+back. A rest can also end on the FBG strain rate (`Settle(strain=StrainSettle(...))`,
+host_sdk/strain_rate.py; cause `strain_settled` when that criterion ended it).
 
     from host_sdk.loops import Settle, adaptive_pulses
     adaptive_pulses(rig, amplitude_a=4e-4, t_on_s=1.0, count=500,
@@ -19,6 +20,7 @@ from typing import Any
 
 from host_sdk.client import Cutoffs, Rig
 from host_sdk.rig_types import _check_count
+from host_sdk.strain_rate import StrainSettle, strain_fields
 from protocol import defs
 
 __all__ = ["RestEnd", "Settle", "adaptive_pulses", "adaptive_rest", "rest_ends"]
@@ -36,6 +38,7 @@ class Settle:
     min_s: float = 0.0
     max_s: float = 60.0
     window_s: float = 0.5
+    strain: StrainSettle | None = None  # an FBG strain-rate criterion too
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -44,7 +47,15 @@ class Settle:
             "hold_s": float(self.hold_s),
             "dvdt_v_per_s": float(self.dvdt_v_per_s),
             "window_s": float(self.window_s),
+            **strain_fields(self.strain),
         }
+
+    @classmethod
+    def from_table(cls, t: dict[str, Any]) -> Settle:
+        """From a protocol step's checked settle table (its `strain` a table too)."""
+        st = t.get("strain")
+        kw = {k: float(v) for k, v in t.items() if k != "strain"}
+        return cls(**kw, strain=StrainSettle.from_table(st) if st else None)
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class RestEnd:
     index: int  # pulse number (0 for a single rest)
     length_s: float
     settled: bool  # False: max_s reached first
+    cause: str = "settled"  # settled (dV/dt), strain_settled (dε/dt) or duration
 
 
 def adaptive_rest(rig: Rig, settle: Settle) -> Any:
@@ -97,7 +109,8 @@ def rest_ends(rig: Rig, after: int = 0) -> list[RestEnd]:
                     float(ev.t_s),
                     int(ev.index),
                     float(ev.value) / 1000.0,
-                    ev.cause == defs.CAUSE_SETTLED,
+                    ev.cause in (defs.CAUSE_SETTLED, defs.CAUSE_STRAIN_SETTLED),
+                    defs.CAUSE_NAMES.get(ev.cause, str(ev.cause)),
                 )
             )
     return out

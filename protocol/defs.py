@@ -130,6 +130,7 @@ TIME_US_FIELDS = (
     "max_rest_us",
     "hold_us",
     "window_us",
+    "strain_window_us",
 )
 
 CMD_HEARTBEAT = const(0x01)
@@ -161,6 +162,44 @@ CMD_SET_DERATE = const(0x33)
 # max_rest_us. dV/dt is the difference of the mean voltage over two consecutive windows of
 # window_us (the estimator's baseline), so its delay is about 1.5 windows.
 # Settle fields (both commands): min_rest_us, max_rest_us, hold_us, dvdt_v_per_s, window_us
+# Strain fields (appended to both, and to SET_DERATE; issue 14): see STRAIN_* below.
+
+# FBG strain-rate criteria (firmware/loops/strain_signal.py). The signal is the wavelength of
+# `grating` (an index into the FBG record), less that of `ref_grating` scaled to it when one
+# is given (temperature compensation; REF_NONE: none), in fm; pm_per_ue turns it into
+# microstrain (0: the board calibration's fbg_pm_per_ue).
+# Adaptive rests: strain_mode STRAIN_OFF (dV/dt only, as before), STRAIN_BOTH (the rest ends
+# once both |dV/dt| and |de/dt| held their thresholds for hold_us: the safe choice),
+# STRAIN_EITHER (whichever holds first) or STRAIN_ONLY (|de/dt| alone); |de/dt| from the
+# mean strain over two consecutive windows of strain_window_us (0: window_us).
+STRAIN_OFF = const(0)
+STRAIN_BOTH = const(1)
+STRAIN_EITHER = const(2)
+STRAIN_ONLY = const(3)
+REF_NONE = const(255)
+STRAIN_SETTLE_FMT = "BBBffQ"
+STRAIN_SETTLE_FIELDS = (
+    "strain_mode",
+    "grating",
+    "ref_grating",
+    "dedt_ue_per_s",
+    "pm_per_ue",
+    "strain_window_us",
+)
+# Derating: signal DERATE_LOAD (dF/dt, limit/resume_n_per_s) or DERATE_STRAIN (de/dt of the
+# FBG signal above, limit/resume_ue_per_s); the same least-squares estimator over window_n
+# readings of the signal's stream.
+DERATE_LOAD = const(0)
+DERATE_STRAIN = const(1)
+STRAIN_DERATE_FMT = "BBBfff"
+STRAIN_DERATE_FIELDS = (
+    "signal",
+    "grating",
+    "ref_grating",
+    "pm_per_ue",
+    "limit_ue_per_s",
+    "resume_ue_per_s",
+)
 
 # cmd_id: (name, argument format without "<", field names)
 COMMANDS = {
@@ -197,15 +236,17 @@ COMMANDS = {
     CMD_RESET: ("reset", "", ()),
     CMD_ADAPTIVE_REST: (
         "adaptive_rest",
-        "QQQfQ",
-        ("min_rest_us", "max_rest_us", "hold_us", "dvdt_v_per_s", "window_us"),
+        "QQQfQ" + STRAIN_SETTLE_FMT,
+        ("min_rest_us", "max_rest_us", "hold_us", "dvdt_v_per_s", "window_us")
+        + STRAIN_SETTLE_FIELDS,
     ),
     CMD_ADAPTIVE_PULSES: (
         "adaptive_pulses",
-        "BfQIQQQfQ" + CUTOFF_FMT,
+        "BfQIQQQfQ" + CUTOFF_FMT + STRAIN_SETTLE_FMT,
         ("unit", "amplitude", "t_on_us", "count", "min_rest_us", "max_rest_us", "hold_us")
         + ("dvdt_v_per_s", "window_us")
-        + CUTOFF_FIELDS,
+        + CUTOFF_FIELDS
+        + STRAIN_SETTLE_FIELDS,
     ),
     # stack-force window in N (board calibration) with hysteresis; action 0 off, 1 suspend
     # (current off, timing paused, outside; resume inside the hysteresis band), 2 end the step
@@ -216,13 +257,18 @@ COMMANDS = {
     ),
     # current derating by stack-force rate (firmware/loops/derate.py): action 0 off, 1 on;
     # least-squares slope over window_n load readings; scaled by `scale` while |dF/dt| >
-    # limit_n_per_s, back to full once it is < resume_n_per_s
+    # limit_n_per_s, back to full once it is < resume_n_per_s; or, with signal 1, by the
+    # FBG strain rate (limit/resume_ue_per_s; the *_n_per_s fields are then unused)
     CMD_SET_DERATE: (
         "set_derate",
-        "BHfff",
-        ("action", "window_n", "limit_n_per_s", "resume_n_per_s", "scale"),
+        "BHfff" + STRAIN_DERATE_FMT,
+        ("action", "window_n", "limit_n_per_s", "resume_n_per_s", "scale") + STRAIN_DERATE_FIELDS,
     ),
 }
+# Commands whose last fields were appended later: such a command may also come with only its
+# first n fields (a host from before them); the missing ones are then 0 (their "off"), and
+# its ACK carries the same n fields, so an older host reads the reply it expects.
+COMMAND_BASE_FIELDS = {CMD_ADAPTIVE_REST: 5, CMD_ADAPTIVE_PULSES: 13, CMD_SET_DERATE: 5}
 
 # NACK reasons
 NACK_UNKNOWN_COMMAND = const(1)
@@ -258,13 +304,16 @@ EV_SENSOR_FAULT = const(7)  # index: stream id, value: raw reading
 EV_STREAMING = const(8)  # index: 1 on / 0 off
 # an adaptive rest ended; the event's time is the board's decision. cause: settled (the
 # dV/dt criterion held) or duration (max_rest reached); index: pulse number (0 for a
-# single rest); value: the rest's length in ms
+# single rest); value: the rest's length in ms. With a strain criterion the cause says which
+# criterion ended it: settled (dV/dt) or strain_settled (de/dt); with both required, the one
+# whose hold was completed last
 EV_REST_END = const(9)
 # the pressure interlock: index 1 left the window (cause pressure or sensor_fault), 0 back
 # inside (cause pressure); value: the load-cell counts
 EV_INTERLOCK = const(10)
 # current derating: index 1 derated (cause pressure_rate or sensor_fault), 0 back to full
-# (cause pressure_rate); value: the force-rate estimate in load-cell counts/s
+# (cause pressure_rate); value: the force-rate estimate in load-cell counts/s. On the strain
+# signal the cause is strain_rate and the value the rate of the FBG signal in fm/s
 EV_DERATE = const(11)
 EVENT_NAMES = {
     EV_BOOT: "boot",
@@ -297,6 +346,8 @@ CAUSE_BOOT = const(13)
 CAUSE_SETTLED = const(14)  # an adaptive rest's dV/dt criterion held
 CAUSE_PRESSURE = const(15)  # the stack force left the interlock window
 CAUSE_PRESSURE_RATE = const(16)  # the stack force changed faster than the derating limit
+CAUSE_STRAIN_SETTLED = const(17)  # an adaptive rest's de/dt (FBG strain) criterion held
+CAUSE_STRAIN_RATE = const(18)  # the FBG strain changed faster than the derating limit
 CAUSE_NAMES = {
     CAUSE_NONE: "none",
     CAUSE_COMPLETED: "completed",
@@ -315,6 +366,8 @@ CAUSE_NAMES = {
     CAUSE_SETTLED: "settled",
     CAUSE_PRESSURE: "pressure",
     CAUSE_PRESSURE_RATE: "pressure_rate",
+    CAUSE_STRAIN_SETTLED: "strain_settled",
+    CAUSE_STRAIN_RATE: "strain_rate",
 }
 
 # ---- status --------------------------------------------------------------------------

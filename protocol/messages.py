@@ -27,6 +27,12 @@ for _cid in defs.COMMANDS:
             _ONE[_ch] = "<" + _ch
         _fmts.append(_ONE[_ch])
     _CMD_FIELD_FMTS[_cid] = tuple(_fmts)
+# commands that may also come in their older, shorter layout (defs.COMMAND_BASE_FIELDS)
+_CMD_BASE = {}  # cmd_id -> (n fields, "<" + format, bytes)
+for _cid in defs.COMMAND_BASE_FIELDS:
+    _nb = defs.COMMAND_BASE_FIELDS[_cid]
+    _bf = "<" + "".join(f[1:] for f in _CMD_FIELD_FMTS[_cid][:_nb])
+    _CMD_BASE[_cid] = (_nb, _bf, struct.calcsize(_bf))
 
 
 def command_format(cmd_id):
@@ -40,10 +46,29 @@ def command_size(cmd_id):
 
 
 def encode_command(cmd_seq, cmd_id, args):
-    """Payload bytes of a COMMAND."""
-    return struct.pack(defs.COMMAND_HEADER_FMT, cmd_seq, cmd_id) + struct.pack(
-        command_format(cmd_id), *args
-    )
+    """Payload bytes of a COMMAND (in its older layout when `args` has only its base fields)."""
+    fmt = command_format(cmd_id)
+    base = _CMD_BASE.get(cmd_id)
+    if base is not None and len(args) == base[0]:
+        fmt = base[1]
+    return struct.pack(defs.COMMAND_HEADER_FMT, cmd_seq, cmd_id) + struct.pack(fmt, *args)
+
+
+def command_format_for(cmd_id, payload_len):
+    """The struct format of a command (or ACK) payload of this length: its older, shorter
+    layout when it came in that (defs.COMMAND_BASE_FIELDS)."""
+    if base_fields(cmd_id, payload_len):
+        return _CMD_BASE[cmd_id][1]
+    return _CMD_FMT[cmd_id]
+
+
+def base_fields(cmd_id, payload_len):
+    """How many fields a command of this payload length carried when it came in its older
+    layout (defs.COMMAND_BASE_FIELDS), else 0."""
+    base = _CMD_BASE.get(cmd_id)
+    if base is not None and payload_len - defs.COMMAND_HEADER_SIZE == base[2]:
+        return base[0]
+    return 0
 
 
 def decode_command(payload, payload_len):
@@ -54,8 +79,15 @@ def decode_command(payload, payload_len):
     if cmd_id not in defs.COMMANDS:
         return (cmd_seq, cmd_id, None)
     fmt = command_format(cmd_id)
-    if payload_len - defs.COMMAND_HEADER_SIZE != struct.calcsize(fmt):
-        return (cmd_seq, cmd_id, None)
+    n = payload_len - defs.COMMAND_HEADER_SIZE
+    if n != _CMD_SIZE[cmd_id]:
+        if not base_fields(cmd_id, payload_len):
+            return (cmd_seq, cmd_id, None)
+        # the older layout: the appended fields are 0 (their "off")
+        base = _CMD_BASE[cmd_id]
+        args = struct.unpack_from(base[1], payload, defs.COMMAND_HEADER_SIZE)
+        fill = [0] * (len(_CMD_FIELD_FMTS[cmd_id]) - base[0])
+        return (cmd_seq, cmd_id, tuple(args) + tuple(fill))
     return (cmd_seq, cmd_id, struct.unpack_from(fmt, payload, defs.COMMAND_HEADER_SIZE))
 
 
@@ -63,7 +95,8 @@ def pack_ack(buf, offset, cmd_seq, cmd_id, applied):
     """Pack an ACK payload at buf[offset:]; return its length.
 
     `applied` holds one value per argument of the command (a tuple or list, reused by the
-    caller to stay allocation-free); when it is empty the applied values are sent as zeros.
+    caller to stay allocation-free), or only its base fields to answer a command that came in
+    its older layout; when it is empty the applied values are sent as zeros.
     Packs value by value: `struct.pack_into(fmt, ..., *applied)` would allocate.
     """
     struct.pack_into(defs.COMMAND_HEADER_FMT, buf, offset, cmd_seq, cmd_id)
@@ -73,7 +106,11 @@ def pack_ack(buf, offset, cmd_seq, cmd_id, applied):
         fmts = _CMD_FIELD_FMTS[cmd_id]
         n = len(fmts)
         if len(applied) != n:
-            raise ValueError("applied values do not match the command")
+            b = _CMD_BASE.get(cmd_id)
+            if b is None or len(applied) != b[0]:
+                raise ValueError("applied values do not match the command")
+            n = b[0]
+            size = b[2]
         i = 0
         while i < n:  # offsets summed here, not stored per command (RAM on boards)
             f = fmts[i]

@@ -60,6 +60,14 @@ def load_scenario(name):
         return json.load(f)
 
 
+def _pm_per_ue(fb):
+    """pm of Bragg shift per microstrain of the first sensing grating (0: none)."""
+    for g in fb.get("gratings", []):
+        if g.get("role", "sensing") == "sensing":
+            return float(g["lambda0_nm"]) * (1.0 - float(fb.get("p_e", 0.22))) * 1e-3
+    return 0.0
+
+
 def _definition(sc):
     src = sc.get("source") or {}
     i_max = float(src.get("max_current_a", 0.01))
@@ -151,6 +159,9 @@ def _definition(sc):
             "thermistor_r0_ohm": float(th.get("nominal_r0_ohm", th.get("r0_ohm", 10000.0))),
             "thermistor_t0_c": float(th.get("t0_c", 25.0)),
             "thermistor_r_series_ohm": float(th.get("r_series_ohm", 10000.0)),
+            # the strain sensitivity of the first sensing grating (lambda0 (1 - p_e)), for
+            # the strain-rate loops when the host gives none (issue 14)
+            "fbg_pm_per_ue": _pm_per_ue(fb),
         },
         "streams": {
             "load": stream("load", float(lc.get("rate_sps", 80))),

@@ -62,7 +62,10 @@ def rest_decisions(rec: Any) -> RestDecisions:
         t_s=np.asarray(ev["t_dev_s"][sel], float),
         pulse=np.asarray(ev["index"][sel], np.int64),
         length_s=np.asarray(ev["value"][sel], float) / 1000.0,
-        settled=np.asarray(ev["cause"][sel]).astype(int) == defs.CAUSE_SETTLED,
+        settled=np.isin(
+            np.asarray(ev["cause"][sel]).astype(int),
+            (defs.CAUSE_SETTLED, defs.CAUSE_STRAIN_SETTLED),
+        ),
     )
 
 

@@ -171,7 +171,7 @@ def _send_adaptive(rig: Rig, step: Step, cut: Cutoffs) -> None:
     from host_sdk.loops import Settle, adaptive_pulses, adaptive_rest
 
     p = step.params
-    settle = Settle(**{k: float(v) for k, v in p["settle"].items()})
+    settle = Settle.from_table(p["settle"])
     if step.kind == "adaptive_rest":
         adaptive_rest(rig, settle)
         return

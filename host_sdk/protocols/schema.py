@@ -66,6 +66,7 @@ from host_sdk.protocols.schema_model import (
     staircase_levels,
 )
 from host_sdk.protocols.schema_steps import check_steps
+from host_sdk.protocols.strain_schema import default_reference
 
 __all__ = [
     "CURRENT_KINDS",
@@ -132,7 +133,14 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         )
     streams = c.streams("streams", data.get("streams", {}))
     steps = check_steps(c, "steps", data.get("steps"))
-    loops = [k for k in ("interlock", "derate") if any(k in s.params for s in steps)]
+    if isinstance(fbg.get("reference_grating"), str):
+        for s in steps:  # strain criteria compensate with it unless they say otherwise
+            default_reference(s.params, fbg["reference_grating"])
+    loops = [
+        k
+        for k in ("interlock", "derate")
+        if any(k in s.params and s.params[k].get("signal") != "strain" for s in steps)
+    ]
     if loops and stack_area_of(cell) is None:
         what = "a pressure interlock" if loops[0] == "interlock" else "a pressure-rate derating"
         c.err(

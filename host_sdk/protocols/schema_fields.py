@@ -4,6 +4,7 @@ allowed range of every number (the checkers quote these ranges in their messages
 from __future__ import annotations
 
 from host_sdk.protocols.derate_schema import DERATE_RANGES
+from host_sdk.protocols.strain_schema import STRAIN_RANGES
 
 __all__ = [
     "COMMON",
@@ -55,6 +56,7 @@ RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "p_max_mpa": (-1000.0, 1000.0, True, "MPa", False),
     "hysteresis_mpa": (0.0, 1000.0, True, "MPa", False),
     **DERATE_RANGES,
+    **STRAIN_RANGES,
 }
 SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
 # any step may carry a pressure interlock (host_sdk/interlock.py): a stack-pressure window
@@ -83,7 +85,7 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # the block; for_each runs its steps once per value of `field`
     "for_each": (("field", "values", "steps"), ()),
     # closed loops on the board: rests that end when |dV/dt| stayed below settle.dvdt_v_per_s
-    # for settle.hold_s (settle = { dvdt_v_per_s, max_s, hold_s, min_s, window_s })
+    # for settle.hold_s (settle = { dvdt_v_per_s, max_s, hold_s, min_s, window_s, strain })
     "adaptive_rest": (("settle",), ()),
     "adaptive_pulses": (("t_on_s", "count", "settle"), ("current_a", "current_a_m2", "cutoff")),
 }

@@ -10,20 +10,24 @@ from typing import Any
 
 from host_sdk.protocols.schema_checks import Checker
 from host_sdk.protocols.schema_fields import INTERLOCK_FIELDS, SETTLE_FIELDS
+from host_sdk.protocols.strain_schema import check_strain_settle
 
 __all__ = ["check_interlock", "check_settle"]
 
 
-def check_settle(c: Checker, path: str, table: Any) -> dict[str, float]:
-    """The `settle` table of an adaptive rest: dvdt_v_per_s and max_s required."""
+def check_settle(c: Checker, path: str, table: Any) -> dict[str, Any]:
+    """The `settle` table of an adaptive rest: dvdt_v_per_s and max_s required; an optional
+    `strain` table (host_sdk/protocols/strain_schema.py)."""
     if not isinstance(table, Mapping):
         c.err(path, "must be a table like { dvdt_v_per_s = 5e-4, max_s = 30 }")
         return {}
-    c.unknown(path, table, SETTLE_FIELDS)
+    c.unknown(path, table, (*SETTLE_FIELDS, "strain"))
     for r in ("dvdt_v_per_s", "max_s"):
         if r not in table:
             c.err(f"{path}.{r}", "missing (required in settle)")
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
+    if "strain" in table:
+        out["strain"] = check_strain_settle(c, f"{path}.strain", table["strain"])
     for k in SETTLE_FIELDS:
         if k in table:
             v = c.number(f"{path}.{k}", k, table[k])

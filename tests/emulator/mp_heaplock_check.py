@@ -33,6 +33,20 @@ if "pulse" in sys.argv:
     # (times in integer us; count 65535: longer than the run)
     app.commands.apply(0x12, (0, 1e-3, 50000, 50000, 65535, 0.0, 0.0, 0.0, 0))
     app.commands.after()
+if "strain" in sys.argv:
+    # the FBG strain loops (issue 14) on the real UART interrogator driver: adaptive pulses
+    # whose rests need both |dV/dt| and |de/dt| (thresholds the emulated cell meets within
+    # a few readings), and a strain-rate derating armed (limit never reached). FBG readings
+    # first: the reference grating's wavelength ratio is taken at the command.
+    for _ in range(500):
+        app.step()
+    app.commands.apply(0x33, (1, 8, 0.0, 0.0, 0.5, 1, 0, 1, 0.0, 1e5, 5e4))
+    app.commands.apply(
+        0x31,
+        (0, 1e-3, 50000, 65535, 0, 1000000, 20000, 10.0, 20000, 0.0, 0.0, 0.0, 0)
+        + (1, 0, 1, 1e4, 0.0, 20000),
+    )
+    app.commands.after()
 for _ in range(2000):  # warm up: first-use allocations (bound methods, caches) happen here
     app.step()
 micropython.heap_lock()
@@ -49,4 +63,5 @@ print(
     sum(app.sampler.index[s] for s in range(4)),
     app.waveform.edges,
     hal.hw.plant.charge_c,
+    app.waveform.index,
 )

@@ -314,4 +314,12 @@ def test_firmware_loop_allocation_free_on_the_emulated_board() -> None:
 
 def test_pulse_train_allocation_free_on_the_emulated_board() -> None:
     out = _heaplock_run("pulse")
-    assert int(out.split()[-2]) > 20  # edges: source writes reached the plant under the lock
+    assert int(out.split()[-3]) > 20  # edges: source writes reached the plant under the lock
+
+
+def test_strain_loops_allocation_free_on_the_emulated_board() -> None:
+    """Adaptive pulses with the FBG strain criterion and a strain-rate derating, on the real
+    UART interrogator driver, under heap_lock (issue 14)."""
+    out = _heaplock_run("strain")
+    # pulses went on: each rest ended on the board's decision (both criteria held)
+    assert int(out.split()[-3]) > 20 and int(out.split()[-1]) > 10, out

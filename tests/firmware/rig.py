@@ -81,7 +81,7 @@ class Rig:
                     continue
                 frames.pop(k)
                 if t == defs.MSG_ACK:
-                    fmt = messages.command_format(cid)
+                    fmt = messages.command_format_for(cid, len(p))
                     return ("ack", struct.unpack_from(fmt, p, 3))
                 return ("nack", p[3], bytes(p[4:]).decode())
         return None

@@ -206,6 +206,11 @@ def _caption(rows: list[dict[str, Any]], numbers: dict[str, Any]) -> str:
                 f"step {r['step']}: |dV/dt| ≤ {s['dvdt_v_per_s'] * 1e3:g} mV s⁻¹ for "
                 f"{s.get('hold_s', 0.5):g} s, {s.get('min_s', 0.0):g}–{s.get('max_s', 0):g} s"
             )
+            e = s.get("strain")
+            if e and e.get("dedt_ue_per_s") is not None:  # the FBG strain criterion too
+                crit[-1] += (
+                    f" ({e.get('combine', 'both')}: |dε/dt| ≤ {e['dedt_ue_per_s']:g} µε s⁻¹)"
+                )
     if crit:
         parts.append(" (" + "; ".join(crit) + ")")
     parts.append(
