@@ -4,8 +4,10 @@ Feed it bytes in any chunking; it returns messages. It never raises on any input
 waits on more than one maximum-size frame of bytes (a bad header is rejected after its
 13 bytes by the header check), and hands nothing on that failed its CRC. Frames are found
 by a Python loop over frames (bytes.find + struct + zlib.crc32 per frame, nothing per
-record); the records of consecutive sample frames of a stream are joined and turned into a
-numpy structured array with one `np.frombuffer`.
+record); ordinary sample frames (in order, of a known stream, no gap) go through a tighter
+loop, `batch.lane`, and everything else through the general per-frame code here. The
+records of consecutive sample frames of a stream are joined and turned into a numpy
+structured array with one `np.frombuffer` (`runs`).
 
 Output order: messages come out in arrival order, except that sample frames of different
 streams that arrive between two other messages are merged into one block per stream run.
@@ -23,13 +25,15 @@ from typing import Any
 import numpy as np
 
 from host_sdk.wire.accounting import DUPLICATE, LATE, Tracker
+from host_sdk.wire.batch import lane
 from host_sdk.wire.hello_check import (  # noqa: F401 (hello_from_dict, parse_hello: re-exported)
     ForeignHello,
     hello_from_dict,
     parse_hello,
 )
-from host_sdk.wire.messages import Hello, Message, RawSamples, SampleBlock
+from host_sdk.wire.messages import Hello, Message, RawSamples
 from host_sdk.wire.payloads import decode_payload
+from host_sdk.wire.runs import Run, materialise
 from protocol import defs
 
 _SYNC = bytes([defs.SYNC0, defs.SYNC1])
@@ -47,20 +51,6 @@ _MASK32 = 0xFFFFFFFF
 BAD_KINDS = ("header", "length", "crc", "version", "flags", "type", "payload", "internal")
 
 
-class _Run:
-    """Sample frames of one stream being merged into one block."""
-
-    __slots__ = ("stream", "first_index", "parts", "flags", "seq", "dtype")
-
-    def __init__(self, stream: int, first_index: int, flags: int, seq: int, dtype: Any) -> None:
-        self.stream = stream
-        self.first_index = first_index
-        self.parts: list[Any] = []
-        self.flags = flags
-        self.seq = seq
-        self.dtype = dtype
-
-
 class Decoder:
     """Bytes in, messages out. See the module docstring and protocol/README.md.
 
@@ -75,8 +65,15 @@ class Decoder:
     reordered_frames, lost_samples (link), board_dropped, late_samples (per stream).
     """
 
-    def __init__(self, hello: Hello | None = None, *, max_payload: int = defs.MAX_PAYLOAD):
+    def __init__(
+        self,
+        hello: Hello | None = None,
+        *,
+        max_payload: int = defs.MAX_PAYLOAD,
+        fast: bool = True,
+    ):
         self.max_payload = max_payload
+        self.fast = fast  # take ordinary sample frames on the fast lane (`batch.lane`)
         self._buf = bytearray()
         self.frames_ok = 0
         self.bad_frames = 0
@@ -88,8 +85,8 @@ class Decoder:
         self.track = Tracker()
         self.hello: Hello | None = None
         self.raw: list[RawSamples] = []
-        self._dtypes: dict[int, np.dtype[Any]] = {}
-        self._rsize: dict[int, int] = {}
+        self.dtypes: dict[int, np.dtype[Any]] = {}
+        self.record_sizes_by_id: dict[int, int] = {}
         if hello is not None:
             self.set_hello(hello)
 
@@ -136,8 +133,8 @@ class Decoder:
     def set_hello(self, hello: Hello) -> None:
         """Take record layouts from a HELLO (done automatically when one is decoded)."""
         self.hello = hello
-        self._dtypes = {s.id: s.dtype for s in hello.streams}
-        self._rsize = {sid: int(dt.itemsize) for sid, dt in self._dtypes.items()}
+        self.dtypes = {s.id: s.dtype for s in hello.streams}
+        self.record_sizes_by_id = {sid: int(dt.itemsize) for sid, dt in self.dtypes.items()}
 
     def take_raw(self) -> list[RawSamples]:
         """Sample frames kept aside because their stream's layout was unknown."""
@@ -175,8 +172,8 @@ class Decoder:
     def _scan(self, final: bool) -> tuple[list[Message], int]:
         buf = self._buf
         n = len(buf)
-        out: list[Any] = []  # Message or _Run placeholders, materialised at the end
-        runs: dict[int, _Run] = {}  # open run per stream
+        out: list[Any] = []  # Message or Run placeholders, materialised at the end
+        runs: dict[int, Run] = {}  # open run per stream
         max_len = defs.LENGTH_BASE + self.max_payload
         v1_max = defs.V1_LENGTH_BASE + self.max_payload
         find = buf.find
@@ -184,7 +181,7 @@ class Decoder:
         u32 = _U32.unpack_from
         inner = _INNER.unpack_from
         sh = _SAMPLES_HEADER.unpack_from
-        rsize = self._rsize
+        rsize = self.record_sizes_by_id
         tr = self.track
         next_index = tr.next_index
         last_dropped = tr.dropped
@@ -196,8 +193,16 @@ class Decoder:
         ok = 0
         ok_bytes = 0
         mv = memoryview(buf)
+        fast = self.fast
         try:
             while True:
+                if fast:
+                    # ordinary sample frames first, on the fast lane (see `batch`)
+                    j, taken = lane(self, buf, mv, pos, out, runs)
+                    if taken:
+                        ok += taken
+                        ok_bytes += j - pos
+                        pos = j
                 i = find(_SYNC, pos)
                 if i < 0:
                     # keep a trailing A5: it may be the first half of the next sync word
@@ -346,7 +351,7 @@ class Decoder:
                                 if gap is not None:
                                     out.append(gap)
                         if run is None:
-                            run = _Run(stream, idx, flags, seq, self._dtypes[stream])
+                            run = Run(stream, idx, flags, seq, self.dtypes[stream])
                             runs[stream] = run
                             out.append(run)
                         else:
@@ -356,7 +361,7 @@ class Decoder:
 
                     # any other message: close the sample runs first, so order is kept
                     runs.clear()
-                    msg = self._decode_other(mtype, mv[i + _HDR : end])
+                    msg = self.decode_other(mtype, mv[i + _HDR : end])
                 except Exception:  # noqa: BLE001 - never raise, never get stuck: count it
                     self._reject("internal")
                     skipped += pos - i
@@ -369,9 +374,11 @@ class Decoder:
                 out.append(msg)
                 if isinstance(msg, Hello):
                     self.set_hello(msg)
-                    rsize = self._rsize
+                    rsize = self.record_sizes_by_id
 
-            result = self._materialise(out)
+            result, failed = materialise(out)
+            for _ in range(failed):
+                self._reject("internal")
         finally:
             out.clear()
             runs.clear()
@@ -380,41 +387,7 @@ class Decoder:
         self.bytes_ok += ok_bytes
         return result, pos
 
-    def _materialise(self, out: list[Any]) -> list[Message]:
-        """Turn the runs into SampleBlocks: one np.frombuffer per stream and layout for the
-        whole feed (each block a view of it), not one per run: at the board's default rates
-        most frames are small, and a call per block was a fifth of the decoding time."""
-        groups: dict[tuple[int, Any], list[_Run]] = {}
-        for item in out:
-            if isinstance(item, _Run):
-                groups.setdefault((item.stream, item.dtype), []).append(item)
-        views: dict[int, Any] = {}
-        for (_, dtype), rs in groups.items():
-            data = bytearray().join([p for r in rs for p in r.parts])
-            try:
-                arr = np.frombuffer(data, dtype=dtype)
-            except Exception:  # noqa: BLE001 - a layout the checks let through
-                self._reject("internal")
-                continue
-            size = dtype.itemsize
-            k = 0
-            for r in rs:
-                n = sum(len(p) for p in r.parts) // size
-                views[id(r)] = arr[k : k + n]
-                k += n
-        result: list[Message] = []
-        for item in out:
-            if isinstance(item, _Run):
-                records = views.get(id(item))
-                if records is not None:
-                    result.append(
-                        SampleBlock(item.stream, item.first_index, records, item.flags, item.seq)
-                    )
-            else:
-                result.append(item)
-        return result
-
-    def _decode_other(self, mtype: int, payload: memoryview) -> Message | None:
+    def decode_other(self, mtype: int, payload: memoryview) -> Message | None:
         """Decode one non-sample payload; None (counted) when it is malformed."""
         try:
             msg = decode_payload(mtype, payload)
