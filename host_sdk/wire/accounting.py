@@ -15,6 +15,10 @@ its stream, no new board drops); everything else comes here:
 
 Sample indices are unwrapped into Python ints (they grow past 2**32 within one boot).
 Identity per stream and boot: delivered + lost + board_dropped + late = indices spanned.
+And per stream, board_dropped_before + board_dropped (summed over boots) is the board's own
+`board_dropped` count as its latest frame told it: a reader that joined a running board
+takes its first frame's count as the baseline (`board_dropped_before`), drops that no Gap
+can hold since their indices came before tracking began.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class Tracker:
         self.reordered_frames = 0
         self.lost_samples: defaultdict[int, int] = defaultdict(int)
         self.board_dropped: defaultdict[int, int] = defaultdict(int)
+        # drops a stream's first tracked frame already counted (a reader that joined a
+        # running board): the board dropped them before tracking began, so no Gap has them
+        self.board_dropped_before: defaultdict[int, int] = defaultdict(int)
         self.late_samples: defaultdict[int, int] = defaultdict(int)
         self.index_anomalies = 0  # index/drop values that contradict each other
 
@@ -134,6 +141,7 @@ class Tracker:
             if not self.fresh_boot:  # baseline: the first frame seen of a running board
                 self.next_index[stream] = first + n
                 self.dropped[stream] = board_dropped
+                self.board_dropped_before[stream] += board_dropped
                 self.index_base[stream] = first
                 return first, None
             exp = 0

@@ -5,7 +5,7 @@ waits on more than one maximum-size frame of bytes (a bad header is rejected aft
 13 bytes by the header check), and hands nothing on that failed its CRC. Frames are found
 by a Python loop over frames (bytes.find + struct + zlib.crc32 per frame, nothing per
 record); ordinary sample frames (in order, of a known stream, no gap) go through a tighter
-loop, `batch.lane`, and everything else through the general per-frame code here. The
+loop, `lane.lane`, and everything else through the general per-frame code here. The
 records of consecutive sample frames of a stream are joined and turned into a numpy
 structured array with one `np.frombuffer` (`runs`).
 
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from host_sdk.wire.accounting import DUPLICATE, LATE, Tracker
-from host_sdk.wire.batch import lane
 from host_sdk.wire.hello_check import (  # noqa: F401 (hello_from_dict, parse_hello: re-exported)
     ForeignHello,
     hello_from_dict,
     parse_hello,
 )
+from host_sdk.wire.lane import lane
 from host_sdk.wire.messages import Hello, Message, RawSamples
 from host_sdk.wire.payloads import decode_payload
 from host_sdk.wire.runs import Run, materialise
@@ -62,7 +62,8 @@ class Decoder:
       foreign_version  version byte of the last intact frame of another protocol version
       unknown_stream_frames  sample frames of a stream with no known layout (see `raw`)
     and, from `track` (accounting.Tracker): boots, lost_frames, duplicate_frames,
-    reordered_frames, lost_samples (link), board_dropped, late_samples (per stream).
+    reordered_frames, lost_samples (link), board_dropped, board_dropped_before,
+    late_samples (per stream).
     """
 
     def __init__(
@@ -73,7 +74,7 @@ class Decoder:
         fast: bool = True,
     ):
         self.max_payload = max_payload
-        self.fast = fast  # take ordinary sample frames on the fast lane (`batch.lane`)
+        self.fast = fast  # take ordinary sample frames on the fast lane (`lane.lane`)
         self._buf = bytearray()
         self.frames_ok = 0
         self.bad_frames = 0
@@ -123,7 +124,22 @@ class Decoder:
 
     @property
     def board_dropped(self) -> dict[int, int]:
+        """Samples the board dropped, per stream, as counted in Gaps."""
         return self.track.board_dropped
+
+    @property
+    def board_dropped_before(self) -> dict[int, int]:
+        """Samples the board had dropped before tracking of a stream began (a reader that
+        joined a running board: its first frame's `board_dropped`), per stream; no Gap
+        holds them. With `board_dropped`, the board's own count as its frames told it."""
+        return self.track.board_dropped_before
+
+    def board_dropped_told(self) -> int:
+        """All streams' board drops as the board's frames told them, summed over the boots
+        this decoder saw. For one boot: equal to STATUS `samples_dropped` once the frame
+        that carries the stream's last drops has arrived (it can come after a STATUS)."""
+        tr = self.track
+        return sum(tr.board_dropped.values()) + sum(tr.board_dropped_before.values())
 
     @property
     def late_samples(self) -> dict[int, int]:
@@ -197,7 +213,7 @@ class Decoder:
         try:
             while True:
                 if fast:
-                    # ordinary sample frames first, on the fast lane (see `batch`)
+                    # ordinary sample frames first, on the fast lane (see `lane`)
                     j, taken = lane(self, buf, mv, pos, out, runs)
                     if taken:
                         ok += taken

@@ -1,4 +1,4 @@
-"""The decoder's fast lane (host_sdk/wire/batch.py) changes nothing but speed.
+"""The decoder's fast lane (host_sdk/wire/lane.py) changes nothing but speed.
 
 The same bytes, in the same chunks, go to a decoder with the lane and to one without it
 (`Decoder(fast=False)`: every frame on the per-frame path); the messages, their order and
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from test_wire_accounting import links, sessions
 
 from host_sdk.wire import Decoder, Hello, SampleBlock, synth
-from host_sdk.wire.batch import CRC_RESIDUE
 from host_sdk.wire.encoder import encode_hello, encode_samples, reference_hello
+from host_sdk.wire.lane import CRC_RESIDUE
 from protocol import defs
 
 SESSION = synth.session(2.0, seed=7, events_per_s=20.0)
