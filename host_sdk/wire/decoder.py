@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from host_sdk.wire.accounting import DUPLICATE, LATE, Tracker
+from host_sdk.wire.accounting import DUPLICATE, LATE, LossCounters, Tracker
 from host_sdk.wire.hello_check import (  # noqa: F401 (hello_from_dict, parse_hello: re-exported)
     ForeignHello,
     hello_from_dict,
@@ -51,7 +51,7 @@ _MASK32 = 0xFFFFFFFF
 BAD_KINDS = ("header", "length", "crc", "version", "flags", "type", "payload", "internal")
 
 
-class Decoder:
+class Decoder(LossCounters):
     """Bytes in, messages out. See the module docstring and protocol/README.md.
 
     Counters (all cumulative):
@@ -90,60 +90,6 @@ class Decoder:
         self.record_sizes_by_id: dict[int, int] = {}
         if hello is not None:
             self.set_hello(hello)
-
-    # ---- accounting (see accounting.Tracker) ----------------------------------------------
-    @property
-    def boots(self) -> int:
-        return self.track.boots
-
-    @property
-    def boot_id(self) -> int | None:
-        return self.track.boot
-
-    @property
-    def lost_frames(self) -> int:
-        return self.track.lost_frames
-
-    @property
-    def duplicate_frames(self) -> int:
-        return self.track.duplicate_frames
-
-    @property
-    def reordered_frames(self) -> int:
-        return self.track.reordered_frames
-
-    @property
-    def stale_frames(self) -> int:
-        """Frames of an earlier boot that arrived after the new boot's (dropped)."""
-        return self.track.stale_frames
-
-    @property
-    def lost_samples(self) -> dict[int, int]:
-        """Samples lost on the link, per stream (board drops are in `board_dropped`)."""
-        return self.track.lost_samples
-
-    @property
-    def board_dropped(self) -> dict[int, int]:
-        """Samples the board dropped, per stream, as counted in Gaps."""
-        return self.track.board_dropped
-
-    @property
-    def board_dropped_before(self) -> dict[int, int]:
-        """Samples the board had dropped before tracking of a stream began (a reader that
-        joined a running board: its first frame's `board_dropped`), per stream; no Gap
-        holds them. With `board_dropped`, the board's own count as its frames told it."""
-        return self.track.board_dropped_before
-
-    def board_dropped_told(self) -> int:
-        """All streams' board drops as the board's frames told them, summed over the boots
-        this decoder saw. For one boot: equal to STATUS `samples_dropped` once the frame
-        that carries the stream's last drops has arrived (it can come after a STATUS)."""
-        tr = self.track
-        return sum(tr.board_dropped.values()) + sum(tr.board_dropped_before.values())
-
-    @property
-    def late_samples(self) -> dict[int, int]:
-        return self.track.late_samples
 
     # ---- configuration ----------------------------------------------------------------
     def set_hello(self, hello: Hello) -> None:
@@ -196,11 +142,7 @@ class Decoder:
         crc32 = zlib.crc32
         u32 = _U32.unpack_from
         inner = _INNER.unpack_from
-        sh = _SAMPLES_HEADER.unpack_from
-        rsize = self.record_sizes_by_id
         tr = self.track
-        next_index = tr.next_index
-        last_dropped = tr.dropped
         msg_samples = defs.MSG_SAMPLES
         unknown_flags = ~defs.FLAGS_KNOWN & 0xFF
         version = defs.PROTOCOL_VERSION
@@ -311,68 +253,11 @@ class Decoder:
                         late = kind == LATE
 
                     if mtype == msg_samples:
-                        plen = length - defs.LENGTH_BASE
-                        if plen < _SHDR:
-                            self._reject("payload")
-                            skipped += pos - i
-                            continue
-                        first, t_first, nrec, dropped = sh(buf, i + _HDR)
-                        rs = rsize.get(stream)
-                        start = i + _HDR + _SHDR
-                        if rs is None:
-                            self.unknown_stream_frames += 1
-                            self.raw.append(
-                                RawSamples(
-                                    stream, first, t_first, nrec, bytes(mv[start:end]), flags, seq
-                                )
-                            )
+                        if self._sample_frame(mv, i, end, flags, stream, seq, late, out, runs):
                             ok += 1
                             ok_bytes += pos - i
-                            continue
-                        if nrec * rs != plen - _SHDR:
-                            self._reject("payload")
+                        else:
                             skipped += pos - i
-                            continue
-                        ok += 1
-                        ok_bytes += pos - i
-                        exp = next_index.get(stream)
-                        if nrec == 0:  # no records; its board_dropped may tell new drops
-                            if (
-                                late
-                                or exp is None
-                                or first != exp & _MASK32
-                                or dropped != last_dropped[stream]
-                            ):
-                                _, gap = tr.samples(stream, first, 0, dropped, late)
-                                if gap is not None:
-                                    runs.pop(stream, None)
-                                    out.append(gap)
-                            continue
-                        run = runs.get(stream)
-                        if (
-                            exp is not None
-                            and not late
-                            and first == exp & _MASK32
-                            and dropped == last_dropped[stream]
-                        ):
-                            idx = exp
-                            next_index[stream] = exp + nrec
-                        else:
-                            where, gap = tr.samples(stream, first, nrec, dropped, late)
-                            if where is None:
-                                continue
-                            idx = where
-                            if gap is not None or exp is None:
-                                run = None
-                                if gap is not None:
-                                    out.append(gap)
-                        if run is None:
-                            run = Run(stream, idx, flags, seq, self.dtypes[stream])
-                            runs[stream] = run
-                            out.append(run)
-                        else:
-                            run.flags |= flags
-                        run.parts.append(mv[start:end])
                         continue
 
                     # any other message: close the sample runs first, so order is kept
@@ -390,7 +275,6 @@ class Decoder:
                 out.append(msg)
                 if isinstance(msg, Hello):
                     self.set_hello(msg)
-                    rsize = self.record_sizes_by_id
 
             result, failed = materialise(out)
             for _ in range(failed):
@@ -402,6 +286,75 @@ class Decoder:
         self.frames_ok += ok
         self.bytes_ok += ok_bytes
         return result, pos
+
+    def _sample_frame(
+        self,
+        mv: memoryview,
+        i: int,
+        end: int,
+        flags: int,
+        stream: int,
+        seq: int,
+        late: bool,
+        out: list[Any],
+        runs: dict[int, Run],
+    ) -> bool:
+        """A SAMPLES frame at `i` (payload up to `end`) that passed the frame, boot and seq
+        checks: add its records to its stream's run, or start a new run after the Gap the
+        accounting finds; keep it aside when its stream's layout is unknown. False (and
+        counted) when its payload does not hold whole records."""
+        if end - i - _HDR < _SHDR:
+            self._reject("payload")
+            return False
+        first, t_first, nrec, dropped = _SAMPLES_HEADER.unpack_from(mv, i + _HDR)
+        start = i + _HDR + _SHDR
+        rs = self.record_sizes_by_id.get(stream)
+        if rs is None:
+            self.unknown_stream_frames += 1
+            self.raw.append(
+                RawSamples(stream, first, t_first, nrec, bytes(mv[start:end]), flags, seq)
+            )
+            return True
+        if nrec * rs != end - start:
+            self._reject("payload")
+            return False
+        tr = self.track
+        exp = tr.next_index.get(stream)
+        in_order = (
+            exp is not None
+            and not late
+            and first == exp & _MASK32
+            and dropped == tr.dropped[stream]
+        )
+        if nrec == 0:  # no records; its board_dropped may tell new drops
+            if not in_order:
+                _, gap = tr.samples(stream, first, 0, dropped, late)
+                if gap is not None:
+                    runs.pop(stream, None)
+                    out.append(gap)
+            return True
+        run = runs.get(stream)
+        if in_order:
+            assert exp is not None
+            idx = exp
+            tr.next_index[stream] = exp + nrec
+        else:
+            where, gap = tr.samples(stream, first, nrec, dropped, late)
+            if where is None:  # delivered late or from before tracking: counted, not kept
+                return True
+            idx = where
+            if gap is not None or exp is None:
+                run = None
+                if gap is not None:
+                    out.append(gap)
+        if run is None:
+            run = Run(stream, idx, flags, seq, self.dtypes[stream])
+            runs[stream] = run
+            out.append(run)
+        else:
+            run.flags |= flags
+        run.parts.append(mv[start:end])
+        return True
 
     def decode_other(self, mtype: int, payload: memoryview) -> Message | None:
         """Decode one non-sample payload; None (counted) when it is malformed."""
