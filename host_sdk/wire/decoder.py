@@ -47,6 +47,7 @@ _HCK = defs.HCHECK_OFFSET
 _SHDR = defs.SAMPLES_HEADER_SIZE
 _OVERHEAD = defs.FRAME_OVERHEAD
 _MASK32 = 0xFFFFFFFF
+_LANE_MIN = _HDR + _SHDR  # the lane reads both headers at once
 
 BAD_KINDS = ("header", "length", "crc", "version", "flags", "type", "payload", "internal")
 
@@ -154,7 +155,7 @@ class Decoder(LossCounters):
         fast = self.fast
         try:
             while True:
-                if fast:
+                if fast and pos + _LANE_MIN <= n and buf[pos + 5] == msg_samples:
                     # ordinary sample frames first, on the fast lane (see `lane`)
                     j, taken = lane(self, buf, mv, pos, out, runs)
                     if taken:
