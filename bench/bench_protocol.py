@@ -88,6 +88,8 @@ def _decode_construct(wire: bytes, sess: synth.SyntheticSession) -> tuple[float,
         i = wire.find(b"\xa5\x5a", pos)
         if i < 0 or i + 4 > len(wire):
             break
+        if i + 8 + (wire[i + 2] | (wire[i + 3] << 8)) > len(wire):
+            break  # a capture can end inside its last frame
         fr = layouts.FRAME.parse(wire[i:])
         h = fr.header
         end = i + 4 + h.length
