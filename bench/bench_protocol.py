@@ -89,7 +89,8 @@ def _decode_construct(wire: bytes, sess: synth.SyntheticSession) -> tuple[float,
         if i < 0 or i + 4 > len(wire):
             break
         if i + 8 + (wire[i + 2] | (wire[i + 3] << 8)) > len(wire):
-            break  # a capture can end inside its last frame
+            pos = i + 1  # not a whole frame: a capture can end inside its last one
+            continue
         fr = layouts.FRAME.parse(wire[i:])
         h = fr.header
         end = i + 4 + h.length
