@@ -180,7 +180,13 @@ def rp2040_default_streams(device_s: float) -> dict:
         while rig.device_time_s - t0 < device_s:
             time.sleep(0.2)
         rig.set_streaming(False)
-        status = rig.status()
+        # the frame carrying a stream's last drops can come after the next STATUS: ask
+        # until the board's frames have told what STATUS counts (a bounded number of times)
+        for _ in range(50):
+            status = rig.status()
+            if rig.decoder.board_dropped_told() == status.samples_dropped:
+                break
+        before = sum(rig.decoder.board_dropped_before.values())
         t_on, t_off = _streaming_window(rig)
         on_board = sum(g.count for g in rig.gaps if g.kind == "lost_on_board" and g.count > 0)
         on_link = sum(g.count for g in rig.gaps if g.kind != "lost_on_board" and g.count > 0)
@@ -193,6 +199,10 @@ def rp2040_default_streams(device_s: float) -> dict:
     return {
         "device_s": span,
         "dropped": dropped,
+        "dropped_at_start": int(s0.samples_dropped),
+        # drops before each stream's first frame (the Rig joined a running board): no gap
+        # holds them; on_board_gaps + this = STATUS samples_dropped, exactly
+        "dropped_before_tracking": before,
         "on_board_gaps": on_board,
         "link_gaps": on_link,
         "per_stream_lost": per_stream,

@@ -48,11 +48,6 @@ GC_SLACK_US = 20000
 GC_MAX_DEFER_US = 30000000  # collect anyway this long after garbage was made
 
 
-def _add30(a, b):
-    """(a + b) mod 2**30 for 0 <= a, b < 2**30 without forming a + b (a big int on boards)."""
-    return a + b if b <= _M30 - a else b - (_M30 - a) - 1
-
-
 def _kbd_intr(c):
     if micropython is not None and hasattr(micropython, "kbd_intr"):
         micropython.kbd_intr(c)
@@ -150,7 +145,7 @@ class App:
             self.dc.ms30,
             self.dc.ms_ep6,
             self.link.frames_sent,
-            _add30(s.dropped, self.link.control_dropped),
+            s.dropped,  # samples only: a control frame the board drops takes a seq
             self.link.reader.bad_frames,
             self.heap_free,
             self.state(),

@@ -155,7 +155,8 @@ class Link:
 
     def send_control(self, writer, msg_type, stream, payload_len):
         """Finish and send a control frame, queued behind the outbox when the link is
-        busy; counted in control_dropped when even the outbox cannot take it."""
+        busy; counted in control_dropped when even the outbox cannot take it (its seq is
+        used up all the same, so the host sees the frame missing)."""
         writer.seq = self.seq
         writer.boot = self.boot
         n = writer.finish(msg_type, self.flags(), stream, payload_len)
@@ -172,6 +173,9 @@ class Link:
             self._sent()
             return True
         self.control_dropped = self.control_dropped + 1 if self.control_dropped < _M30 else 0
+        # it still takes its seq: the host counts it among the lost frames (STATUS
+        # frames_sent does not count it, which tells it from a loss on the link)
+        self.seq = (self.seq + 1) & 0xFFFF
         return False
 
     def event(self, t30, epoch, code, cause, index, value):

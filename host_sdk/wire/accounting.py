@@ -15,6 +15,10 @@ its stream, no new board drops); everything else comes here:
 
 Sample indices are unwrapped into Python ints (they grow past 2**32 within one boot).
 Identity per stream and boot: delivered + lost + board_dropped + late = indices spanned.
+And per stream, board_dropped_before + board_dropped (summed over boots) is the board's own
+`board_dropped` count as its latest frame told it: a reader that joined a running board
+takes its first frame's count as the baseline (`board_dropped_before`), drops that no Gap
+can hold since their indices came before tracking began.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class Tracker:
         self.reordered_frames = 0
         self.lost_samples: defaultdict[int, int] = defaultdict(int)
         self.board_dropped: defaultdict[int, int] = defaultdict(int)
+        # drops a stream's first tracked frame already counted (a reader that joined a
+        # running board): the board dropped them before tracking began, so no Gap has them
+        self.board_dropped_before: defaultdict[int, int] = defaultdict(int)
         self.late_samples: defaultdict[int, int] = defaultdict(int)
         self.index_anomalies = 0  # index/drop values that contradict each other
 
@@ -134,6 +141,7 @@ class Tracker:
             if not self.fresh_boot:  # baseline: the first frame seen of a running board
                 self.next_index[stream] = first + n
                 self.dropped[stream] = board_dropped
+                self.board_dropped_before[stream] += board_dropped
                 self.index_base[stream] = first
                 return first, None
             exp = 0
@@ -166,3 +174,62 @@ class Tracker:
         self.lost_samples[stream] += d - board
         self.board_dropped[stream] += board
         return exp + d, Gap(stream, exp, d, board)
+
+
+class LossCounters:
+    """The Tracker's counters as read-only properties (the Decoder's public face)."""
+
+    track: Tracker
+
+    @property
+    def boots(self) -> int:
+        return self.track.boots
+
+    @property
+    def boot_id(self) -> int | None:
+        return self.track.boot
+
+    @property
+    def lost_frames(self) -> int:
+        return self.track.lost_frames
+
+    @property
+    def duplicate_frames(self) -> int:
+        return self.track.duplicate_frames
+
+    @property
+    def reordered_frames(self) -> int:
+        return self.track.reordered_frames
+
+    @property
+    def stale_frames(self) -> int:
+        """Frames of an earlier boot that arrived after the new boot's (dropped)."""
+        return self.track.stale_frames
+
+    @property
+    def lost_samples(self) -> dict[int, int]:
+        """Samples lost on the link, per stream (board drops are in `board_dropped`)."""
+        return self.track.lost_samples
+
+    @property
+    def board_dropped(self) -> dict[int, int]:
+        """Samples the board dropped, per stream, as counted in Gaps."""
+        return self.track.board_dropped
+
+    @property
+    def board_dropped_before(self) -> dict[int, int]:
+        """Samples the board had dropped before tracking of a stream began (a reader that
+        joined a running board: its first frame's `board_dropped`), per stream; no Gap
+        holds them. With `board_dropped`, the board's own count as its frames told it."""
+        return self.track.board_dropped_before
+
+    def board_dropped_told(self) -> int:
+        """All streams' board drops as the board's frames told them, summed over the boots
+        this decoder saw. For one boot: equal to STATUS `samples_dropped` once the frame
+        that carries the stream's last drops has arrived (it can come after a STATUS)."""
+        tr = self.track
+        return sum(tr.board_dropped.values()) + sum(tr.board_dropped_before.values())
+
+    @property
+    def late_samples(self) -> dict[int, int]:
+        return self.track.late_samples

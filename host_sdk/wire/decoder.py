@@ -4,8 +4,10 @@ Feed it bytes in any chunking; it returns messages. It never raises on any input
 waits on more than one maximum-size frame of bytes (a bad header is rejected after its
 13 bytes by the header check), and hands nothing on that failed its CRC. Frames are found
 by a Python loop over frames (bytes.find + struct + zlib.crc32 per frame, nothing per
-record); the records of consecutive sample frames of a stream are joined and turned into a
-numpy structured array with one `np.frombuffer`.
+record); ordinary sample frames (in order, of a known stream, no gap) go through a tighter
+loop, `lane.lane`, and everything else through the general per-frame code here. The
+records of consecutive sample frames of a stream are joined and turned into a numpy
+structured array with one `np.frombuffer` (`runs`).
 
 Output order: messages come out in arrival order, except that sample frames of different
 streams that arrive between two other messages are merged into one block per stream run.
@@ -22,14 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from host_sdk.wire.accounting import DUPLICATE, LATE, Tracker
+from host_sdk.wire.accounting import DUPLICATE, LATE, LossCounters, Tracker
 from host_sdk.wire.hello_check import (  # noqa: F401 (hello_from_dict, parse_hello: re-exported)
     ForeignHello,
     hello_from_dict,
     parse_hello,
 )
-from host_sdk.wire.messages import Hello, Message, RawSamples, SampleBlock
+from host_sdk.wire.lane import lane
+from host_sdk.wire.messages import Hello, Message, RawSamples
 from host_sdk.wire.payloads import decode_payload
+from host_sdk.wire.runs import Run, materialise
 from protocol import defs
 
 _SYNC = bytes([defs.SYNC0, defs.SYNC1])
@@ -43,25 +47,12 @@ _HCK = defs.HCHECK_OFFSET
 _SHDR = defs.SAMPLES_HEADER_SIZE
 _OVERHEAD = defs.FRAME_OVERHEAD
 _MASK32 = 0xFFFFFFFF
+_LANE_MIN = _HDR + _SHDR  # the lane reads both headers at once
 
 BAD_KINDS = ("header", "length", "crc", "version", "flags", "type", "payload", "internal")
 
 
-class _Run:
-    """Sample frames of one stream being merged into one block."""
-
-    __slots__ = ("stream", "first_index", "parts", "flags", "seq", "dtype")
-
-    def __init__(self, stream: int, first_index: int, flags: int, seq: int, dtype: Any) -> None:
-        self.stream = stream
-        self.first_index = first_index
-        self.parts: list[Any] = []
-        self.flags = flags
-        self.seq = seq
-        self.dtype = dtype
-
-
-class Decoder:
+class Decoder(LossCounters):
     """Bytes in, messages out. See the module docstring and protocol/README.md.
 
     Counters (all cumulative):
@@ -72,11 +63,19 @@ class Decoder:
       foreign_version  version byte of the last intact frame of another protocol version
       unknown_stream_frames  sample frames of a stream with no known layout (see `raw`)
     and, from `track` (accounting.Tracker): boots, lost_frames, duplicate_frames,
-    reordered_frames, lost_samples (link), board_dropped, late_samples (per stream).
+    reordered_frames, lost_samples (link), board_dropped, board_dropped_before,
+    late_samples (per stream).
     """
 
-    def __init__(self, hello: Hello | None = None, *, max_payload: int = defs.MAX_PAYLOAD):
+    def __init__(
+        self,
+        hello: Hello | None = None,
+        *,
+        max_payload: int = defs.MAX_PAYLOAD,
+        fast: bool = True,
+    ):
         self.max_payload = max_payload
+        self.fast = fast  # take ordinary sample frames on the fast lane (`lane.lane`)
         self._buf = bytearray()
         self.frames_ok = 0
         self.bad_frames = 0
@@ -88,56 +87,17 @@ class Decoder:
         self.track = Tracker()
         self.hello: Hello | None = None
         self.raw: list[RawSamples] = []
-        self._dtypes: dict[int, np.dtype[Any]] = {}
-        self._rsize: dict[int, int] = {}
+        self.dtypes: dict[int, np.dtype[Any]] = {}
+        self.record_sizes_by_id: dict[int, int] = {}
         if hello is not None:
             self.set_hello(hello)
-
-    # ---- accounting (see accounting.Tracker) ----------------------------------------------
-    @property
-    def boots(self) -> int:
-        return self.track.boots
-
-    @property
-    def boot_id(self) -> int | None:
-        return self.track.boot
-
-    @property
-    def lost_frames(self) -> int:
-        return self.track.lost_frames
-
-    @property
-    def duplicate_frames(self) -> int:
-        return self.track.duplicate_frames
-
-    @property
-    def reordered_frames(self) -> int:
-        return self.track.reordered_frames
-
-    @property
-    def stale_frames(self) -> int:
-        """Frames of an earlier boot that arrived after the new boot's (dropped)."""
-        return self.track.stale_frames
-
-    @property
-    def lost_samples(self) -> dict[int, int]:
-        """Samples lost on the link, per stream (board drops are in `board_dropped`)."""
-        return self.track.lost_samples
-
-    @property
-    def board_dropped(self) -> dict[int, int]:
-        return self.track.board_dropped
-
-    @property
-    def late_samples(self) -> dict[int, int]:
-        return self.track.late_samples
 
     # ---- configuration ----------------------------------------------------------------
     def set_hello(self, hello: Hello) -> None:
         """Take record layouts from a HELLO (done automatically when one is decoded)."""
         self.hello = hello
-        self._dtypes = {s.id: s.dtype for s in hello.streams}
-        self._rsize = {sid: int(dt.itemsize) for sid, dt in self._dtypes.items()}
+        self.dtypes = {s.id: s.dtype for s in hello.streams}
+        self.record_sizes_by_id = {sid: int(dt.itemsize) for sid, dt in self.dtypes.items()}
 
     def take_raw(self) -> list[RawSamples]:
         """Sample frames kept aside because their stream's layout was unknown."""
@@ -175,19 +135,15 @@ class Decoder:
     def _scan(self, final: bool) -> tuple[list[Message], int]:
         buf = self._buf
         n = len(buf)
-        out: list[Any] = []  # Message or _Run placeholders, materialised at the end
-        runs: dict[int, _Run] = {}  # open run per stream
+        out: list[Any] = []  # Message or Run placeholders, materialised at the end
+        runs: dict[int, Run] = {}  # open run per stream
         max_len = defs.LENGTH_BASE + self.max_payload
         v1_max = defs.V1_LENGTH_BASE + self.max_payload
         find = buf.find
         crc32 = zlib.crc32
         u32 = _U32.unpack_from
         inner = _INNER.unpack_from
-        sh = _SAMPLES_HEADER.unpack_from
-        rsize = self._rsize
         tr = self.track
-        next_index = tr.next_index
-        last_dropped = tr.dropped
         msg_samples = defs.MSG_SAMPLES
         unknown_flags = ~defs.FLAGS_KNOWN & 0xFF
         version = defs.PROTOCOL_VERSION
@@ -196,8 +152,16 @@ class Decoder:
         ok = 0
         ok_bytes = 0
         mv = memoryview(buf)
+        fast = self.fast
         try:
             while True:
+                if fast and pos + _LANE_MIN <= n and buf[pos + 5] == msg_samples:
+                    # ordinary sample frames first, on the fast lane (see `lane`)
+                    j, taken = lane(self, buf, mv, pos, out, runs)
+                    if taken:
+                        ok += taken
+                        ok_bytes += j - pos
+                        pos = j
                 i = find(_SYNC, pos)
                 if i < 0:
                     # keep a trailing A5: it may be the first half of the next sync word
@@ -290,73 +254,16 @@ class Decoder:
                         late = kind == LATE
 
                     if mtype == msg_samples:
-                        plen = length - defs.LENGTH_BASE
-                        if plen < _SHDR:
-                            self._reject("payload")
-                            skipped += pos - i
-                            continue
-                        first, t_first, nrec, dropped = sh(buf, i + _HDR)
-                        rs = rsize.get(stream)
-                        start = i + _HDR + _SHDR
-                        if rs is None:
-                            self.unknown_stream_frames += 1
-                            self.raw.append(
-                                RawSamples(
-                                    stream, first, t_first, nrec, bytes(mv[start:end]), flags, seq
-                                )
-                            )
+                        if self._sample_frame(mv, i, end, flags, stream, seq, late, out, runs):
                             ok += 1
                             ok_bytes += pos - i
-                            continue
-                        if nrec * rs != plen - _SHDR:
-                            self._reject("payload")
+                        else:
                             skipped += pos - i
-                            continue
-                        ok += 1
-                        ok_bytes += pos - i
-                        exp = next_index.get(stream)
-                        if nrec == 0:  # no records; its board_dropped may tell new drops
-                            if (
-                                late
-                                or exp is None
-                                or first != exp & _MASK32
-                                or dropped != last_dropped[stream]
-                            ):
-                                _, gap = tr.samples(stream, first, 0, dropped, late)
-                                if gap is not None:
-                                    runs.pop(stream, None)
-                                    out.append(gap)
-                            continue
-                        run = runs.get(stream)
-                        if (
-                            exp is not None
-                            and not late
-                            and first == exp & _MASK32
-                            and dropped == last_dropped[stream]
-                        ):
-                            idx = exp
-                            next_index[stream] = exp + nrec
-                        else:
-                            where, gap = tr.samples(stream, first, nrec, dropped, late)
-                            if where is None:
-                                continue
-                            idx = where
-                            if gap is not None or exp is None:
-                                run = None
-                                if gap is not None:
-                                    out.append(gap)
-                        if run is None:
-                            run = _Run(stream, idx, flags, seq, self._dtypes[stream])
-                            runs[stream] = run
-                            out.append(run)
-                        else:
-                            run.flags |= flags
-                        run.parts.append(mv[start:end])
                         continue
 
                     # any other message: close the sample runs first, so order is kept
                     runs.clear()
-                    msg = self._decode_other(mtype, mv[i + _HDR : end])
+                    msg = self.decode_other(mtype, mv[i + _HDR : end])
                 except Exception:  # noqa: BLE001 - never raise, never get stuck: count it
                     self._reject("internal")
                     skipped += pos - i
@@ -369,9 +276,10 @@ class Decoder:
                 out.append(msg)
                 if isinstance(msg, Hello):
                     self.set_hello(msg)
-                    rsize = self._rsize
 
-            result = self._materialise(out)
+            result, failed = materialise(out)
+            for _ in range(failed):
+                self._reject("internal")
         finally:
             out.clear()
             runs.clear()
@@ -380,41 +288,76 @@ class Decoder:
         self.bytes_ok += ok_bytes
         return result, pos
 
-    def _materialise(self, out: list[Any]) -> list[Message]:
-        """Turn the runs into SampleBlocks: one np.frombuffer per stream and layout for the
-        whole feed (each block a view of it), not one per run: at the board's default rates
-        most frames are small, and a call per block was a fifth of the decoding time."""
-        groups: dict[tuple[int, Any], list[_Run]] = {}
-        for item in out:
-            if isinstance(item, _Run):
-                groups.setdefault((item.stream, item.dtype), []).append(item)
-        views: dict[int, Any] = {}
-        for (_, dtype), rs in groups.items():
-            data = bytearray().join([p for r in rs for p in r.parts])
-            try:
-                arr = np.frombuffer(data, dtype=dtype)
-            except Exception:  # noqa: BLE001 - a layout the checks let through
-                self._reject("internal")
-                continue
-            size = dtype.itemsize
-            k = 0
-            for r in rs:
-                n = sum(len(p) for p in r.parts) // size
-                views[id(r)] = arr[k : k + n]
-                k += n
-        result: list[Message] = []
-        for item in out:
-            if isinstance(item, _Run):
-                records = views.get(id(item))
-                if records is not None:
-                    result.append(
-                        SampleBlock(item.stream, item.first_index, records, item.flags, item.seq)
-                    )
-            else:
-                result.append(item)
-        return result
+    def _sample_frame(
+        self,
+        mv: memoryview,
+        i: int,
+        end: int,
+        flags: int,
+        stream: int,
+        seq: int,
+        late: bool,
+        out: list[Any],
+        runs: dict[int, Run],
+    ) -> bool:
+        """A SAMPLES frame at `i` (payload up to `end`) that passed the frame, boot and seq
+        checks: add its records to its stream's run, or start a new run after the Gap the
+        accounting finds; keep it aside when its stream's layout is unknown. False (and
+        counted) when its payload does not hold whole records."""
+        if end - i - _HDR < _SHDR:
+            self._reject("payload")
+            return False
+        first, t_first, nrec, dropped = _SAMPLES_HEADER.unpack_from(mv, i + _HDR)
+        start = i + _HDR + _SHDR
+        rs = self.record_sizes_by_id.get(stream)
+        if rs is None:
+            self.unknown_stream_frames += 1
+            self.raw.append(
+                RawSamples(stream, first, t_first, nrec, bytes(mv[start:end]), flags, seq)
+            )
+            return True
+        if nrec * rs != end - start:
+            self._reject("payload")
+            return False
+        tr = self.track
+        exp = tr.next_index.get(stream)
+        in_order = (
+            exp is not None
+            and not late
+            and first == exp & _MASK32
+            and dropped == tr.dropped[stream]
+        )
+        if nrec == 0:  # no records; its board_dropped may tell new drops
+            if not in_order:
+                _, gap = tr.samples(stream, first, 0, dropped, late)
+                if gap is not None:
+                    runs.pop(stream, None)
+                    out.append(gap)
+            return True
+        run = runs.get(stream)
+        if in_order:
+            assert exp is not None
+            idx = exp
+            tr.next_index[stream] = exp + nrec
+        else:
+            where, gap = tr.samples(stream, first, nrec, dropped, late)
+            if where is None:  # delivered late or from before tracking: counted, not kept
+                return True
+            idx = where
+            if gap is not None or exp is None:
+                run = None
+                if gap is not None:
+                    out.append(gap)
+        if run is None:
+            run = Run(stream, idx, flags, seq, self.dtypes[stream])
+            runs[stream] = run
+            out.append(run)
+        else:
+            run.flags |= flags
+        run.parts.append(mv[start:end])
+        return True
 
-    def _decode_other(self, mtype: int, payload: memoryview) -> Message | None:
+    def decode_other(self, mtype: int, payload: memoryview) -> Message | None:
         """Decode one non-sample payload; None (counted) when it is malformed."""
         try:
             msg = decode_payload(mtype, payload)

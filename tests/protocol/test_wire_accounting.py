@@ -148,6 +148,9 @@ def oracle(sent: list[Frame], arrived: list[Frame]) -> dict:
         elif f.first >= base[b]:
             res["late"] += f.n
     res["board"] = sum(d_last[b] - d_base[b] for b in nxt)
+    # a reader that joined a running board: drops before its first frame of the stream
+    # (the u32 on the wire)
+    res["board_before"] = sum(d_base[b] & 0xFFFFFFFF for b in nxt)
     spanned = sum(nxt[b] - base[b] for b in nxt)
     res["lost"] = spanned - sum(n for _, _, n in delivered) - res["board"] - res["late"]
     for b in boots:
@@ -187,6 +190,8 @@ def test_losses_are_attributed_exactly_in_every_combination(data: st.DataObject)
     assert dec.duplicate_frames == want["dup"]
     assert dec.reordered_frames == want["late_frames"]
     assert dec.board_dropped.get(2, 0) == want["board"]
+    assert dec.board_dropped_before.get(2, 0) == want["board_before"]
+    assert dec.board_dropped_told() == want["board"] + want["board_before"]
     assert dec.lost_samples.get(2, 0) == want["lost"]
     assert dec.late_samples.get(2, 0) == want["late"]
     assert dec.lost_frames == want["frames_lost"]
