@@ -100,6 +100,7 @@ class App:
         self.commands = Commands(self)
         self.interlock = None  # stack-pressure window: made by the first SET_INTERLOCK
         self.derate = None  # current derating by pressure rate: made by the first SET_DERATE
+        self.press_hold = None  # stack-pressure hold: made by the first SET_PRESS_HOLD
         self.gc_slack_us = int(definition.get("gc_slack_us", GC_SLACK_US))
         self.gc_due = False
         self.gc_since = 0
@@ -251,6 +252,9 @@ class App:
         dr = self.derate
         if dr is not None:
             dr.step(wfm, smp)
+        ph = self.press_hold
+        if ph is not None:
+            ph.step(self, now, smp)
         if wfm.running and fresh & 4:
             wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
         safety = self.safety
