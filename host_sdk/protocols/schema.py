@@ -132,9 +132,13 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
         )
     streams = c.streams("streams", data.get("streams", {}))
     steps = check_steps(c, "steps", data.get("steps"))
-    loops = [k for k in ("interlock", "derate") if any(k in s.params for s in steps)]
+    loops = [k for k in ("interlock", "derate", "press_hold") if any(k in s.params for s in steps)]
     if loops and stack_area_of(cell) is None:
-        what = "a pressure interlock" if loops[0] == "interlock" else "a pressure-rate derating"
+        what = {
+            "interlock": "a pressure interlock",
+            "derate": "a pressure-rate derating",
+            "press_hold": "a stack-pressure hold",
+        }[loops[0]]
         c.err(
             "cell.stack_area_m2",
             f"missing; a step has {what}, so the stack area is needed "
