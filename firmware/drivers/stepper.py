@@ -31,9 +31,10 @@ _FIXED_CYCLES = const(7)  # per step: set, mov, jmp (hi loop end), set, mov, jmp
 _MAX_DELAY = const(0x3FFFFFF)
 
 
-def stepper_pio_program():
+def stepper_pio_program(rp2=None):
     """PIO program: per move, pull N - 1 and d; N pulses of d + 3 cycles high, d + 4 low."""
-    import rp2
+    if rp2 is None:
+        import rp2
 
     @rp2.asm_pio(set_init=rp2.PIO.OUT_LOW)
     def prog():
@@ -162,3 +163,42 @@ class Stepper:
             sleep(pw)
         self.pos += d * steps
         return 2 * pw
+
+
+def fit_press(definition, press):
+    """Add an optional press actuator to a board definition (boards/*/board.py `PRESS`, None
+    on a rig without one): its part, its pins and the hold loop's limits (`press_*`, which
+    the HELLO carries and SET_PRESS_HOLD checks). Returns the definition."""
+    if not press:
+        return definition
+    definition["parts"]["press"] = {
+        "type": "stepper",
+        "driver": press.get("driver", "gpio"),
+        "sm_freq_hz": press.get("sm_freq_hz", 1000000),
+        "en_active": press.get("en_active", 0),
+    }
+    definition["pins"].update(press["pins"])
+    definition["limits"].update(press["limits"])
+    return definition
+
+
+def make_stepper(definition, clock, machine, rp2=None, sm_id=1):
+    """The press's Stepper on a real board (None when the definition has no press): the
+    PIO program on state machine `sm_id` when `rp2` is given and the part asks for it,
+    plain GPIO otherwise. The enable pin starts off (motor free) until a hold starts."""
+    part = definition["parts"].get("press")
+    if not part:
+        return None
+    p = definition["pins"]
+    ea = part.get("en_active", 0)
+    step = machine.Pin(p["press_step"], machine.Pin.OUT, value=0)
+    dirp = machine.Pin(p["press_dir"], machine.Pin.OUT, value=0)
+    en = None
+    if "press_enable" in p:
+        en = machine.Pin(p["press_enable"], machine.Pin.OUT, value=1 - ea)
+    if part.get("driver") == "pio" and rp2 is not None:
+        freq = part.get("sm_freq_hz", 1000000)
+        sm = rp2.StateMachine(sm_id, stepper_pio_program(rp2), freq=freq, set_base=step)
+        sm.active(1)
+        return Stepper(clock, dirp, sm=sm, en_pin=en, en_active=ea, sm_freq=freq)
+    return Stepper(clock, dirp, step_pin=step, en_pin=en, en_active=ea)

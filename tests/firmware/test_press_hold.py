@@ -248,3 +248,65 @@ emit({"err": err, "armed": ph.armed, "moves": hal.press_sm.words - moves,
     assert r["err"] is None
     assert r["armed"] is True and r["running"] is True
     assert r["moves"] > 100
+
+
+def test_board_press_actuator_is_optional_and_built_from_the_definition(mp):
+    (r,) = mp("""
+import fakehal
+from firmware.drivers.stepper import fit_press, make_stepper
+class Pin:
+    OUT = 1
+    def __init__(self, n, mode=0, value=0):
+        self.n = n
+        self.v = value
+        self.rises = 0
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        if v and not self.v:
+            self.rises += 1
+        self.v = v
+class machine:
+    Pin = Pin
+class SM:
+    def __init__(self, i, prog, freq=0, set_base=None):
+        self.i = i
+        self.words = []
+    def put(self, w):
+        self.words.append(w)
+    def active(self, v=None):
+        pass
+class PIO:
+    OUT_LOW = 0
+def asm_pio(**kw):
+    return lambda f: f
+class rp2:
+    StateMachine = SM
+    PIO = PIO
+    asm_pio = asm_pio
+d = {"parts": {}, "pins": {}, "limits": {}}
+out = {"none": make_stepper(fit_press(d, None), fakehal.VClock(), machine) is None}
+press = {"driver": "gpio", "pins": {"press_step": 10, "press_dir": 11, "press_enable": 12},
+         "limits": dict(fakehal.PRESS_LIMITS)}
+fit_press(d, press)
+out["limits"] = d["limits"]["press_um_per_step"]
+clk = fakehal.VClock()
+st = make_stepper(d, clk, machine)
+st.move(-7, 1000, clk.ticks_us())
+out["gpio"] = [st.position(clk.ticks_us()), st.step_pin.rises, st.dir_pin.v, st.en_pin.v]
+# the PIO path: a move is two words; the period is 2 d + 7 us at 1 MHz
+d["parts"]["press"]["driver"] = "pio"
+st = make_stepper(d, clk, machine, rp2)
+t0 = clk.ticks_us()
+per = st.move(25, 2000, t0)
+clk.sleep_us(5 * per + 1)
+out["pio"] = [st.sm.i, st.sm.words, per, st.position(clk.ticks_us())]
+clk.sleep_us(100 * per)
+out["done"] = [st.position(clk.ticks_us()), st.moving(clk.ticks_us())]
+emit(out)
+""")
+    assert r["none"] is True
+    assert r["limits"] == 0.5
+    assert r["gpio"] == [-7, 7, 0, 0]  # 7 pulses, dir low (backwards), enabled (active low)
+    assert r["pio"] == [1, [24, 246], 499, 5]
+    assert r["done"] == [25, False]
