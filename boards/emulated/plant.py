@@ -294,12 +294,18 @@ class Plant:
 
     def pressure_pa(self, t_s=None):
         """Stack pressure; `t_s` evaluates the creep at another (nearby) device time."""
-        ts = self.time_s() if t_s is None else t_s
-        p = self._preload_pa(ts + self.t0_age_s) + self.pressure_rise_pa(self.normalized_capacity())
-        pr = self.press
-        if pr is not None and (pr.n or pr.base):
-            p += pr.force_n(int(ts * 1e6 + 0.5)) / self.stack_area
+        t = self.time_s() if t_s is None else t_s
+        p = self._preload_pa(t + self.t0_age_s) + self.pressure_rise_pa(self.normalized_capacity())
+        if self.press is not None:  # a small frame: the press's part in its own function
+            p += self.press_pa(t)
         return p
+
+    def press_pa(self, t_s):
+        """What the press's actuator adds to the stack pressure at device time t_s."""
+        pr = self.press
+        if not pr.n and not pr.base:
+            return 0.0
+        return pr.force_n(int(t_s * 1e6 + 0.5)) / self.stack_area
 
     def _preload_pa(self, t):
         return self.p0 - self.creep * math.log(1.0 + t / self.creep_tau)

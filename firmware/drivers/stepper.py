@@ -146,9 +146,11 @@ class Stepper:
                 dl = _MAX_DELAY
             per = (2 * dl + _FIXED_CYCLES) * self.us_per_cycle_num
             self.dirn = d
-            self.t0 = now
             self.period_us = per
             self.n = steps
+            # the clock read again: a loop pass on a Pico reaches this 1-7 ms after `now`,
+            # which would put the position's estimate several steps ahead during the move
+            self.t0 = self.clock.ticks_us()
             self.sm.put(steps - 1)
             self.sm.put(dl)
             return per
