@@ -97,6 +97,7 @@ class App:
         self.commands = Commands(self)
         self.interlock = None  # stack-pressure window: made by the first SET_INTERLOCK
         self.derate = None  # current derating by pressure rate: made by the first SET_DERATE
+        self.press_hold = None  # stack-pressure hold: made by the first SET_PRESS_HOLD
         self.gc_slack_us = int(definition.get("gc_slack_us", GC_SLACK_US))
         self.gc_due = False
         self.gc_since = 0
@@ -258,6 +259,9 @@ class App:
         dr = self.derate
         if dr is not None:
             dr.step(wfm, smp)
+        ph = self.press_hold
+        if ph is not None:
+            ph.step(self, now, smp)
         if fresh & 2 and wfm.running:
             wfm.fbg_tick(now)  # an adaptive rest's strain criterion (issue 14)
         if wfm.running and fresh & 4:

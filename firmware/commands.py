@@ -263,6 +263,10 @@ class Commands:
             from firmware.loops.derate_cmd import set_derate  # closed loops (issue 14)
 
             return set_derate(app, a)
+        if cmd_id == defs.CMD_SET_PRESS_HOLD:
+            from firmware.loops.press_hold_cmd import set_press_hold  # closed loops (issue 14)
+
+            return set_press_hold(app, a)
         if cmd_id == defs.CMD_STOP:
             app.waveform.stop(defs.CAUSE_HOST_STOP)
             app.source.off()

@@ -131,6 +131,7 @@ TIME_US_FIELDS = (
     "hold_us",
     "window_us",
     "strain_window_us",
+    "runaway_us",
 )
 
 CMD_HEARTBEAT = const(0x01)
@@ -156,6 +157,7 @@ CMD_ADAPTIVE_REST = const(0x30)
 CMD_ADAPTIVE_PULSES = const(0x31)
 CMD_SET_INTERLOCK = const(0x32)
 CMD_SET_DERATE = const(0x33)
+CMD_SET_PRESS_HOLD = const(0x34)
 
 # adaptive rest criterion (firmware/loops/adaptive_rest.py): the rest ends once |dV/dt|
 # stayed at or below dvdt_v_per_s for hold_us, not before min_rest_us, at the latest at
@@ -264,6 +266,26 @@ COMMANDS = {
         "BHfff" + STRAIN_DERATE_FMT,
         ("action", "window_n", "limit_n_per_s", "resume_n_per_s", "scale") + STRAIN_DERATE_FIELDS,
     ),
+    # stack-pressure hold (firmware/loops/press_hold.py): action 0 off (the actuator holds
+    # where it is), 1 hold setpoint_mpa on stack_area_m2 with a PI loop on the load cell
+    # moving the press's stepper; gains in um of travel per MPa of error (0 and 0: the
+    # board's defaults); max_error_mpa, max_travel_um, rate_steps_per_s and runaway_us 0:
+    # the board's limits. Refused on a board without a press actuator.
+    CMD_SET_PRESS_HOLD: (
+        "set_press_hold",
+        "BfffffffQ",
+        (
+            "action",
+            "setpoint_mpa",
+            "stack_area_m2",
+            "kp_um_per_mpa",
+            "ki_um_per_mpa_s",
+            "max_error_mpa",
+            "max_travel_um",
+            "rate_steps_per_s",
+            "runaway_us",
+        ),
+    ),
 }
 # Commands whose last fields were appended later: such a command may also come with only its
 # first n fields (a host from before them); the missing ones are then 0 (their "off"), and
@@ -315,6 +337,14 @@ EV_INTERLOCK = const(10)
 # (cause pressure_rate); value: the force-rate estimate in load-cell counts/s. On the strain
 # signal the cause is strain_rate and the value the rate of the FBG signal in fm/s
 EV_DERATE = const(11)
+# stack-pressure hold: index 1 started (value: the setpoint in MPa), 0 stopped
+# (cause host_stop, or the latched stop's cause; value: the actuator position in steps),
+# 2 runaway (a latched stop follows; cause press_runaway, press_travel, sensor_fault or
+# over_force; value: the error in load-cell counts at the decision)
+EV_PRESS_HOLD = const(12)
+# the press actuator's position in steps from power-on (value), sent while a hold runs when
+# it moved a step and 0.25 s passed since the last one, or it moved 16 steps; index 0
+EV_PRESS_POSITION = const(13)
 EVENT_NAMES = {
     EV_BOOT: "boot",
     EV_WAVEFORM_START: "waveform_start",
@@ -327,6 +357,8 @@ EVENT_NAMES = {
     EV_REST_END: "rest_end",
     EV_INTERLOCK: "interlock",
     EV_DERATE: "derate",
+    EV_PRESS_HOLD: "press_hold",
+    EV_PRESS_POSITION: "press_position",
 }
 
 CAUSE_NONE = const(0)
@@ -348,6 +380,8 @@ CAUSE_PRESSURE = const(15)  # the stack force left the interlock window
 CAUSE_PRESSURE_RATE = const(16)  # the stack force changed faster than the derating limit
 CAUSE_STRAIN_SETTLED = const(17)  # an adaptive rest's de/dt (FBG strain) criterion held
 CAUSE_STRAIN_RATE = const(18)  # the FBG strain changed faster than the derating limit
+CAUSE_PRESS_RUNAWAY = const(19)  # the press hold's error stayed beyond its limit
+CAUSE_PRESS_TRAVEL = const(20)  # the press hold ran out of actuator travel
 CAUSE_NAMES = {
     CAUSE_NONE: "none",
     CAUSE_COMPLETED: "completed",
@@ -368,6 +402,8 @@ CAUSE_NAMES = {
     CAUSE_PRESSURE_RATE: "pressure_rate",
     CAUSE_STRAIN_SETTLED: "strain_settled",
     CAUSE_STRAIN_RATE: "strain_rate",
+    CAUSE_PRESS_RUNAWAY: "press_runaway",
+    CAUSE_PRESS_TRAVEL: "press_travel",
 }
 
 # ---- status --------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import micropython
 
 import hw
 import parts as pins_and_adcs
+import press as press_model
 from clock import VirtualClock, wall_us
 from costs import cost_model
 from hx711_chip import HX711Chip, StateMachine
@@ -94,7 +95,7 @@ def _definition(sc):
         hz = float(r.get("rate_hz", rate)) or 1.0  # a stream that is not fitted keeps 1 Hz
         return {"rate_hz": hz, "enabled": bool(r.get("enabled", on))}
 
-    return {
+    d = {
         "board_id": "emulated",
         "firmware_target": "unix",
         "scenario": sc.get("name", "?"),
@@ -172,6 +173,37 @@ def _definition(sc):
         "stream_at_boot": False,
         "max_latency_us": _frame_latency_us(_cfg["speed"]),
     }
+    _press(d, sc)
+    return d
+
+
+def _press(d, sc):
+    """The optional press actuator (scenario "press": {"actuator": ...}; press.py): a
+    stepper on step/dir/enable pins through the PIO program, and the hold loop's limits."""
+    pc = sc.get("press") or {}
+    act = pc.get("actuator")
+    if not act:
+        return
+    hl = pc.get("hold_limits") or {}
+    upm = float(act["um_per_step"])
+    lo_um, hi_um = act.get("travel_um", [-2000.0, 2000.0])
+    d["parts"]["press"] = {"type": "stepper", "driver": "pio", "sm_freq_hz": 1000000}
+    d["pins"].update({"press_step": 10, "press_dir": 11, "press_enable": 12})
+    d["limits"].update({
+        "press_um_per_step": upm,
+        "press_max_rate_sps": float(act.get("max_rate_sps", 2000.0)),
+        "press_min_steps": int(lo_um / upm),
+        "press_max_steps": int(hi_um / upm),
+        "press_max_setpoint_mpa": float(hl.get("max_setpoint_mpa", 30.0)),
+        "press_max_error_mpa": float(hl.get("max_error_mpa", 1.0)),
+        "press_max_travel_um": float(hl.get("max_travel_um", 500.0)),
+        "press_max_kp_um_per_mpa": float(hl.get("max_kp_um_per_mpa", 1000.0)),
+        "press_max_ki_um_per_mpa_s": float(hl.get("max_ki_um_per_mpa_s", 1000.0)),
+        "press_default_kp_um_per_mpa": float(hl.get("default_kp_um_per_mpa", 10.0)),
+        "press_default_ki_um_per_mpa_s": float(hl.get("default_ki_um_per_mpa_s", 50.0)),
+        "press_runaway_s": float(hl.get("runaway_s", 2.0)),
+        "press_max_runaway_s": float(hl.get("max_runaway_s", 300.0)),
+    })
 
 
 # A sample frame goes out when it is full or when its first record is this old (firmware
@@ -247,6 +279,7 @@ class Hal:
         self.fbg = None
         self.source = None
         self.thermistor = None
+        self.press = None  # the press actuator's stepper, when the scenario has one
         self._uid = b""
         self._heap_at = None
         self._heap_wall = 0
@@ -341,6 +374,17 @@ def make_hal(link=None):
         t0_c=cal["thermistor_t0_c"],
         r_series_ohm=cal["thermistor_r_series_ohm"],
     )
+    pp = parts.get("press")
+    if pp and hwo.plant.press is not None:
+        from firmware.drivers.stepper import Stepper
+
+        pins = d["pins"]
+        dir_pin = pins_and_adcs.Pin(pins["press_dir"])
+        sm = press_model.StepperSM(hwo, hwo.plant.press, dir_pin, pp["sm_freq_hz"])
+        hwo.press_sm = sm
+        sm.active(1)
+        hal.press = Stepper(hwo.clock, dir_pin, sm=sm, en_pin=pins_and_adcs.Pin(pins["press_enable"]),
+                            sm_freq=pp["sm_freq_hz"])
     s = (_cfg["seed"] * 2654435761 + 12345) & 0xFFFFFFFF
     hal._uid = bytes([0xE7, 0x11, (s >> 24) & 255, (s >> 16) & 255, (s >> 8) & 255, s & 255])
     return hal

@@ -157,6 +157,7 @@ class Hardware:
         new.ramp_n_per_s = old.ramp_n_per_s
         new.ramp_t0_s = old.ramp_t0_s
         new.ramp_t1_s = old.ramp_t1_s
+        new.press = old.press  # the rig's press and where its actuator stands
         new.advance(t)  # the new cell's clock is the device clock; no charge passed yet
         new.t_edge = t
         new.film.set_flux(0.0, t)  # its film is uniform from now on

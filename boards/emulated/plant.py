@@ -28,7 +28,9 @@ Physics (SI units throughout; parameters from the scenario dict, the "hidden tru
   compliance.
 - Stack pressure: P = P0 - creep * ln(1 + t / tau_creep) + dP(q), with q = Q / Q_end the
   normalized capacity passed in the pressure-raising direction and dP(q) piecewise linear
-  with per-phase rates (seed 001). Force = P * A_stack, plus known masses placed on the
+  with per-phase rates (seed 001); plus k x / A_stack when the scenario's motorised press
+  (press.py) has moved its actuator by x (dP(q) is then the cell's thickness growth
+  dP A_stack / k pushing against the press). Force = P * A_stack, plus known masses placed on the
   load cell (m * g; the press opened takes P * A_stack off), for calibrating it.
 - FBG: sensing grating d(lambda)/lambda0 = (1 - p_e) eps + k_T dT (+ quadratic), reference
   grating the temperature term only. eps = eps_per_c * Q + eps_grad * (C_mean - C_s) / C0.
@@ -39,8 +41,10 @@ import math
 
 try:
     from film import Film
+    from press import Press
 except ImportError:  # imported as a package from CPython
     from boards.emulated.film import Film
+    from boards.emulated.press import Press
 
 FARADAY = 96485.33212
 _M32 = 0xFFFFFFFF
@@ -165,6 +169,10 @@ class Plant:
             self.p_phases.append((q0, q1, acc, rate))
             acc += rate * (q1 - q0)
         self.t0_age_s = float(_get(pr, "age_at_start_s", 0.0))
+        # the motorised press (press.py): its actuator adds k x to the stack force; with it
+        # fixed at x = 0 (or no "press" in the scenario) the pressure is the open-loop one
+        pc = scenario.get("press")
+        self.press = Press(pc, self.stack_area) if pc else None
         # the press as a calibration fixture (control channel): known masses on the load
         # cell add m*g to what it reads; an opened press takes the stack's force off it
         self.applied_n = 0.0
@@ -286,8 +294,18 @@ class Plant:
 
     def pressure_pa(self, t_s=None):
         """Stack pressure; `t_s` evaluates the creep at another (nearby) device time."""
-        t = (self.time_s() if t_s is None else t_s) + self.t0_age_s
-        return self._preload_pa(t) + self.pressure_rise_pa(self.normalized_capacity())
+        t = self.time_s() if t_s is None else t_s
+        p = self._preload_pa(t + self.t0_age_s) + self.pressure_rise_pa(self.normalized_capacity())
+        if self.press is not None:  # a small frame: the press's part in its own function
+            p += self.press_pa(t)
+        return p
+
+    def press_pa(self, t_s):
+        """What the press's actuator adds to the stack pressure at device time t_s."""
+        pr = self.press
+        if not pr.n and not pr.base:
+            return 0.0
+        return pr.force_n(int(t_s * 1e6 + 0.5)) / self.stack_area
 
     def _preload_pa(self, t):
         return self.p0 - self.creep * math.log(1.0 + t / self.creep_tau)

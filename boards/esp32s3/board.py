@@ -93,6 +93,38 @@ DEFINITION = {
 }
 
 
+# Optional press actuator for the stack-pressure hold (firmware/loops/press_hold.py): a
+# stepper through a step/dir driver, pulses from plain GPIO (firmware/drivers/stepper.py:
+# each move's pulses at once, a few tens of steps a load reading at most). A rig with the
+# motorised press sets PRESS = PRESS_STEPPER; PRESS = None: set_press_hold is refused.
+PRESS_STEPPER = {
+    "driver": "gpio",
+    "pins": {"press_step": 12, "press_dir": 13, "press_enable": 14},
+    "en_active": 0,
+    "limits": {
+        "press_um_per_step": 0.3125,
+        "press_max_rate_sps": 2000.0,
+        "press_min_steps": -6400,
+        "press_max_steps": 6400,
+        "press_max_setpoint_mpa": 25.0,
+        "press_max_error_mpa": 0.5,
+        "press_max_travel_um": 500.0,
+        "press_max_kp_um_per_mpa": 100.0,
+        "press_max_ki_um_per_mpa_s": 1000.0,
+        "press_default_kp_um_per_mpa": 12.0,
+        "press_default_ki_um_per_mpa_s": 60.0,
+        "press_runaway_s": 2.0,
+        "press_max_runaway_s": 300.0,
+    },
+}
+PRESS = None
+
+
+if PRESS:  # imported only then: the host's tools read DEFINITION on CPython
+    from firmware.drivers.stepper import fit_press
+
+    fit_press(DEFINITION, PRESS)
+
 WDT_TIMEOUT_MS = 8000  # rp2 maximum 8388 ms; the loop feeds it at least every second
 REPL_ONCE_FILE = "/repl_once"  # main.py: stay in the REPL once (after ENTER_REPL)
 
@@ -172,6 +204,11 @@ class Hal:
             th["r_series_ohm"],
         )
         self.link = StdioLink()
+        self.press = None  # the press actuator (PRESS), for the stack-pressure hold
+        if "press" in parts:
+            from firmware.drivers.stepper import make_stepper
+
+            self.press = make_stepper(d, self.clock, machine)
         # hardware watchdog, fed by every loop pass: a hung firmware resets the board (the
         # current source comes up off). It cannot be stopped once started: see enter_repl.
         self.wdt = machine.WDT(timeout=WDT_TIMEOUT_MS)

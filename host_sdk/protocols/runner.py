@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from host_sdk.client import CommandRefused, Cutoffs, Rig, RigError
+from host_sdk.press_hold import apply_step_press_hold, clear_press_hold
 from host_sdk.protocols.conditions import next_step
 from host_sdk.protocols.fresh_cell import FreshCellPolicy, FreshCellStop, start_on_fresh_cell
 from host_sdk.protocols.outcome import Outcome
+from host_sdk.protocols.press_hold_schema import press_hold_board_problems
 from host_sdk.protocols.schema import Protocol, ProtocolError, Step, staircase_levels
 from protocol import defs
 
@@ -90,6 +92,9 @@ def check_against_board(protocol: Protocol, hello: Any) -> list[str]:
                 f"streams.{name}.rate_hz: {cfg['rate_hz']!r} Hz; allowed on board "
                 f"{hello.board_id}: up to {float(rmax):g} Hz"
             )
+    for s in protocol.steps:
+        if "press_hold" in s.params:
+            errors += press_hold_board_problems(s.path, s.params["press_hold"], limits)
     return errors
 
 
@@ -220,6 +225,11 @@ def run_protocol(
             clear_derating(rig)
         except RigError:
             pass
+    if any("press_hold" in s.params for s in protocol.steps) and not rig.link_lost:
+        try:  # the actuator stays where it got to; the loop stops with the protocol
+            clear_press_hold(rig)
+        except RigError:
+            pass
     if recorder is not None and hasattr(recorder, "set_outcome"):
         recorder.set_outcome(result.outcome)
     return result
@@ -254,6 +264,7 @@ def _run(
     results: list[StepResult] = []
     armed = False  # a pressure interlock is set on the board
     derating = False  # a pressure-rate derating is set on the board
+    holding = False  # a stack-pressure hold runs on the board
     acc: dict[Any, float] = {}  # charge of the `until` blocks so far (conditions.next_step)
     i = 0
     while i < len(protocol.steps):
@@ -267,6 +278,8 @@ def _run(
 
             dr = step.params.get("derate")
             derating = apply_step_derating(rig, dr, protocol.stack_area_m2, derating)
+        ph = step.params.get("press_hold")  # a step without one stops the previous hold
+        holding = apply_step_press_hold(rig, ph, protocol.stack_area_m2, holding)
         if on_step is not None:
             on_step(i, step)
         if step.fresh_cell:

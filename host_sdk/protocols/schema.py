@@ -138,11 +138,15 @@ def parse_protocol(data: Mapping[str, Any], source: str = "<protocol>") -> Proto
             default_reference(s.params, fbg["reference_grating"])
     loops = [
         k
-        for k in ("interlock", "derate")
+        for k in ("interlock", "derate", "press_hold")
         if any(k in s.params and s.params[k].get("signal") != "strain" for s in steps)
     ]
     if loops and stack_area_of(cell) is None:
-        what = "a pressure interlock" if loops[0] == "interlock" else "a pressure-rate derating"
+        what = {
+            "interlock": "a pressure interlock",
+            "derate": "a pressure-rate derating",
+            "press_hold": "a stack-pressure hold",
+        }[loops[0]]
         c.err(
             "cell.stack_area_m2",
             f"missing; a step has {what}, so the stack area is needed "

@@ -4,6 +4,7 @@ allowed range of every number (the checkers quote these ranges in their messages
 from __future__ import annotations
 
 from host_sdk.protocols.derate_schema import DERATE_RANGES
+from host_sdk.protocols.press_hold_schema import PRESS_HOLD_RANGES
 from host_sdk.protocols.strain_schema import STRAIN_RANGES
 
 __all__ = [
@@ -57,14 +58,16 @@ RANGES: dict[str, tuple[float, float, bool, str, bool]] = {
     "hysteresis_mpa": (0.0, 1000.0, True, "MPa", False),
     **DERATE_RANGES,
     **STRAIN_RANGES,
+    **PRESS_HOLD_RANGES,
 }
 SETTLE_FIELDS = ("dvdt_v_per_s", "hold_s", "min_s", "max_s", "window_s")
 # any step may carry a pressure interlock (host_sdk/interlock.py): a stack-pressure window
 # { p_min_mpa, p_max_mpa, hysteresis_mpa = 0, action = "suspend" | "end" } (needs the
 # [cell] stack area)
 # a current step may carry a derating by pressure rate (host_sdk/protocols/derate_schema.py)
-# and any step an `until` (host_sdk/protocols/conditions.py)
-LOOPS = ("interlock", "derate", "until")
+# and any step an `until` (host_sdk/protocols/conditions.py) and a stack-pressure hold
+# (host_sdk/protocols/press_hold_schema.py)
+LOOPS = ("interlock", "derate", "until", "press_hold")
 INTERLOCK_FIELDS = ("p_min_mpa", "p_max_mpa", "hysteresis_mpa", "action")
 CUTOFF_FIELDS = ("v_min_v", "v_max_v", "max_charge_c", "max_duration_s")
 CURRENT_KINDS = ("constant", "pulse_train", "gitt", "staircase")

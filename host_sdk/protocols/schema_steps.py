@@ -11,6 +11,7 @@ from typing import Any
 
 from host_sdk.protocols.conditions import MAX_EXPANDED, apply_until, check_until, for_each_items
 from host_sdk.protocols.derate_schema import check_derate
+from host_sdk.protocols.press_hold_schema import check_press_hold
 from host_sdk.protocols.schema_checks import Checker
 from host_sdk.protocols.schema_fields import COMMON, G_M_S2, LOOPS, RANGES, STEP_KINDS
 from host_sdk.protocols.schema_loops import check_interlock, check_settle
@@ -84,6 +85,8 @@ def check_steps(c: Checker, path: str, items: Any, depth: int = 0) -> list[Step]
             params["interlock"] = check_interlock(c, f"{p}.interlock", item["interlock"])
         if "derate" in item:
             params["derate"] = check_derate(c, f"{p}.derate", item["derate"], kind)
+        if "press_hold" in item:
+            params["press_hold"] = check_press_hold(c, f"{p}.press_hold", item["press_hold"])
         if kind in ("constant", "pulse_train", "gitt", "adaptive_pulses"):
             has = [c for c in ("current_a", "current_a_m2") if c in item]
             if len(has) != 1:

@@ -363,3 +363,54 @@ DEFINITION = {
         "temp": {"rate_hz": 1.0, "enabled": True},
     },
 }
+
+
+class FakeStepperSM:
+    """The stepper's PIO state machine (firmware/drivers/stepper.py) without pulses: it
+    keeps the words it was given; the driver's own timing says where the press is."""
+
+    def __init__(self):
+        self.words = 0
+        self.stops = 0
+        self.on = 0
+
+    def put(self, w):
+        self.words += 1
+
+    def active(self, v=None):
+        if v is not None:
+            self.on = v
+        return self.on
+
+    def restart(self):
+        self.stops += 1
+
+    def exec(self, s):
+        pass
+
+
+# a press actuator for the stack-pressure hold tests: 0.5 um a step, 4000 steps/s
+PRESS_LIMITS = {
+    "press_um_per_step": 0.5,
+    "press_max_rate_sps": 4000.0,
+    "press_min_steps": -20000,
+    "press_max_steps": 20000,
+    "press_max_setpoint_mpa": 50.0,
+    "press_max_error_mpa": 2.0,
+    "press_max_travel_um": 2000.0,
+    "press_max_kp_um_per_mpa": 1000.0,
+    "press_max_ki_um_per_mpa_s": 10000.0,
+    "press_default_kp_um_per_mpa": 100.0,
+    "press_default_ki_um_per_mpa_s": 4000.0,
+    "press_runaway_s": 1.0,
+    "press_max_runaway_s": 60.0,
+}
+
+
+def fit_press(hal):
+    """Give a FakeHal a press actuator (the PIO path of the real driver)."""
+    from firmware.drivers.stepper import Stepper
+
+    hal.press_sm = FakeStepperSM()
+    hal.press = Stepper(hal.clock, FakePin(), sm=hal.press_sm, en_pin=FakePin())
+    return hal.press

@@ -63,7 +63,7 @@ def test_seed004_examples_match_the_paper() -> None:
 
 
 def test_repeat_is_expanded() -> None:
-    p = load_protocol(next(x for x in EXAMPLES if x.name.startswith("seed001")))
+    p = load_protocol(next(x for x in EXAMPLES if x.name == "seed001_stack_pressure_cycling.toml"))
     kinds = [s.kind for s in p.steps]
     assert kinds[:2] == ["calibration_hold", "rest"] and kinds.count("constant") == 6
 

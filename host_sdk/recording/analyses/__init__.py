@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import fbg, galvanostatic, gitt, rests, staircase, stripping
+from . import fbg, galvanostatic, gitt, press_hold, rests, staircase, stripping
 from .common import Context, Report
 
 ANALYSES: list[tuple[str, Callable[[Context, Report], None]]] = [
@@ -15,6 +15,7 @@ ANALYSES: list[tuple[str, Callable[[Context, Report], None]]] = [
     ("staircase", staircase.analyze),
     ("gitt", gitt.analyze),
     ("pressure vs normalized capacity", galvanostatic.analyze),
+    ("pressure held vs open loop", press_hold.analyze),
     ("fbg", fbg.analyze),
 ]
 
@@ -25,6 +26,7 @@ __all__ = [
     "fbg",
     "galvanostatic",
     "gitt",
+    "press_hold",
     "rests",
     "staircase",
     "stripping",

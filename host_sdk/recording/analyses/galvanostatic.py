@@ -91,6 +91,13 @@ def analyze(ctx: Context, report: Report) -> None:
     by_sign: dict[str, list[tuple[StepRun, PressureCurve]]] = {}
     creep, creep_note = _creep(ctx) if constant else (None, "")
     for step in constant:
+        if "press_hold" in step.params:  # issue 14: analyses/press_hold.py draws those
+            report.refuse(
+                "pressure vs normalized capacity",
+                [step],
+                "the press held the stack pressure: see pressure held vs open loop",
+            )
+            continue
         curve, why = _curve(ctx, step, creep)
         if curve is None:
             report.refuse("pressure vs normalized capacity", [step], why)
