@@ -4,6 +4,7 @@ runs an hour-long protocol in seconds)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -12,10 +13,10 @@ from typing import Any
 
 from host_sdk.client import CommandRefused, Cutoffs, Rig, RigError
 from host_sdk.press_hold import apply_step_press_hold, clear_press_hold
+from host_sdk.protocols.board_check import check_against_board
 from host_sdk.protocols.conditions import next_step
 from host_sdk.protocols.fresh_cell import FreshCellPolicy, FreshCellStop, start_on_fresh_cell
 from host_sdk.protocols.outcome import Outcome
-from host_sdk.protocols.press_hold_schema import press_hold_board_problems
 from host_sdk.protocols.schema import Protocol, ProtocolError, Step, staircase_levels
 from protocol import defs
 
@@ -52,50 +53,6 @@ _ENDING_CAUSES = (
     defs.CAUSE_BOOT,
 )
 _LINK_LOST = object()  # _wait_end: the link went away for good
-
-
-def _amps(step: Step, prefix: str, area_m2: float | None) -> float:
-    if f"{prefix}_a" in step.params:
-        return abs(float(step.params[f"{prefix}_a"]))
-    return abs(float(step.params[f"{prefix}_a_m2"])) * float(area_m2 or 0.0)
-
-
-def check_against_board(protocol: Protocol, hello: Any) -> list[str]:
-    """Problems running this protocol on this board (currents, rates beyond its limits)."""
-    limits = dict(getattr(hello, "limits", {}) or {})
-    errors: list[str] = []
-    imax = limits.get("max_current_a", limits.get("current_max_a"))
-    area = protocol.area_m2
-    for s in protocol.steps:
-        if imax is None or s.kind not in (
-            "constant",
-            "pulse_train",
-            "gitt",
-            "staircase",
-            "adaptive_pulses",
-        ):
-            continue
-        prefixes = ("start", "stop") if s.kind == "staircase" else ("current",)
-        for prefix in prefixes:
-            amps = _amps(s, prefix, area)
-            if amps > float(imax) * (1 + 1e-6):
-                key = next(k for k in s.params if k.startswith(prefix + "_a"))
-                errors.append(
-                    f"{s.path}.{key}: {s.params[key]!r} is {amps:.4g} A; allowed on board "
-                    f"{hello.board_id}: up to {float(imax):.4g} A"
-                    + (f" ({float(imax) / area:.4g} A/m² on {area:g} m²)" if area else "")
-                )
-    for name, cfg in protocol.streams.items():
-        rmax = limits.get(f"max_rate_{name}_hz")
-        if rmax is not None and "rate_hz" in cfg and float(cfg["rate_hz"]) > float(rmax) * 1.0001:
-            errors.append(
-                f"streams.{name}.rate_hz: {cfg['rate_hz']!r} Hz; allowed on board "
-                f"{hello.board_id}: up to {float(rmax):g} Hz"
-            )
-    for s in protocol.steps:
-        if "press_hold" in s.params:
-            errors += press_hold_board_problems(s.path, s.params["press_hold"], limits)
-    return errors
 
 
 def _configure_streams(rig: Rig, streams: dict[str, dict[str, Any]]) -> None:
@@ -211,28 +168,30 @@ def run_protocol(
     """
     fresh = (fresh_cell, ask)
     result = _run(rig, protocol, recorder, on_step, stop, stall_timeout_s, fresh)
-    if any("interlock" in s.params for s in protocol.steps) and not rig.link_lost:
-        from host_sdk.interlock import clear_interlock
-
-        try:  # the window belonged to this protocol's steps, not to what comes next
-            clear_interlock(rig)
-        except RigError:
-            pass
-    if any("derate" in s.params for s in protocol.steps) and not rig.link_lost:
-        from host_sdk.derate import clear_derating
-
-        try:  # as the interlock: the derating belonged to this protocol's steps
-            clear_derating(rig)
-        except RigError:
-            pass
-    if any("press_hold" in s.params for s in protocol.steps) and not rig.link_lost:
-        try:  # the actuator stays where it got to; the loop stops with the protocol
-            clear_press_hold(rig)
-        except RigError:
-            pass
+    _clear_loops(rig, protocol)
     if recorder is not None and hasattr(recorder, "set_outcome"):
         recorder.set_outcome(result.outcome)
     return result
+
+
+def _clear_loops(rig: Rig, protocol: Protocol) -> None:
+    """The board's closed loops belonged to this protocol's steps, not to what comes next:
+    clear the interlock, the derating and the press hold it used (the actuator stays where
+    it got to)."""
+    from host_sdk.derate import clear_derating
+    from host_sdk.interlock import clear_interlock
+
+    clears = {
+        "interlock": clear_interlock,
+        "derate": clear_derating,
+        "press_hold": clear_press_hold,
+    }
+    for key, clear in clears.items():
+        if rig.link_lost:
+            return
+        if any(key in s.params for s in protocol.steps):
+            with contextlib.suppress(RigError):
+                clear(rig)
 
 
 def _run(
