@@ -15,7 +15,8 @@ or, when the caller already built the HAL (the emulated board's launcher, the te
 
 import gc
 
-from firmware.commands import Commands, cpu_overload
+from firmware.commands import Commands
+from firmware.cpu_budget import cpu_overload
 from firmware.devclock import DevClock
 from firmware.hello import hello_payload
 from firmware.link import Link

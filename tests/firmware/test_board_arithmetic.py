@@ -29,7 +29,7 @@ F32 = np.float32
 
 @pytest.fixture(scope="module")
 def fw():
-    """firmware.commands and firmware.waveform on CPython (`micropython.const` stubbed, the
+    """firmware.wave_plan and firmware.waveform on CPython (`micropython.const` stubbed, the
     viper kernels absent: the pure-Python fallbacks, as on a port without the emitter)."""
     stub = ModuleType("micropython")
     stub.const = _cpython.micropython.const  # type: ignore[attr-defined]
@@ -38,9 +38,9 @@ def fw():
     sys.modules["micropython"] = stub
     sys.modules["firmware._viper"] = None  # type: ignore[assignment]  # -> ImportError
     try:
-        from firmware import commands, waveform
+        from firmware import wave_plan, waveform
 
-        yield commands, waveform
+        yield wave_plan, waveform
     finally:
         for n, m in saved.items():
             if m is None:
@@ -56,7 +56,7 @@ def _exact_steps(start: float, step: float, stop: float) -> int:
 
 
 def test_staircase_count_float32_board_and_float64_host_agree(fw) -> None:
-    commands, _ = fw
+    wave_plan, _ = fw
     # the old formula, int((stop - start) / step + 1e-6) + 1, on the float32 values the
     # command carries, depends on the float width of the VM
     a, s, b = F32(-0.1), F32(0.001), F32(0.1)
@@ -64,13 +64,13 @@ def test_staircase_count_float32_board_and_float64_host_agree(fw) -> None:
     old64 = int((float(b) - float(a)) / float(s) + 1e-6) + 1  # the unix port
     assert (old32, old64) == (201, 200)
     # the firmware's count: the same for the float32 values and the float64 ones
-    assert commands.staircase_steps(-0.1, 0.001, 0.1) == 201
-    assert commands.staircase_steps(F32(-0.1), F32(0.001), F32(0.1)) == 201
+    assert wave_plan.staircase_steps(-0.1, 0.001, 0.1) == 201
+    assert wave_plan.staircase_steps(F32(-0.1), F32(0.001), F32(0.1)) == 201
     assert _exact_steps(-0.1, 0.001, 0.1) == 201
     # exact cases stay exact
-    assert commands.staircase_steps(0.0, 0.25, 1.0) == 5
-    assert commands.staircase_steps(1.0, -0.25, 0.0) == 5
-    assert commands.staircase_steps(0.5, 0.5, 0.5) == 1
+    assert wave_plan.staircase_steps(0.0, 0.25, 1.0) == 5
+    assert wave_plan.staircase_steps(1.0, -0.25, 0.0) == 5
+    assert wave_plan.staircase_steps(0.5, 0.5, 0.5) == 1
 
 
 f32s = st.floats(-0.25, 0.25, width=32, allow_subnormal=False)
@@ -78,10 +78,10 @@ f32s = st.floats(-0.25, 0.25, width=32, allow_subnormal=False)
 
 @given(start=f32s, step=f32s.filter(lambda s: abs(s) > 1e-5), stop=f32s)
 def test_staircase_count_is_exact_on_float32_values(fw, start, step, stop) -> None:
-    commands, _ = fw
+    wave_plan, _ = fw
     want = _exact_steps(start, step, stop)
-    assert commands.staircase_steps(start, step, stop) == want
-    assert commands.staircase_steps(F32(start), F32(step), F32(stop)) == want
+    assert wave_plan.staircase_steps(start, step, stop) == want
+    assert wave_plan.staircase_steps(F32(start), F32(step), F32(stop)) == want
 
 
 @pytest.mark.parametrize(
