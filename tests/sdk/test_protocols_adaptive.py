@@ -146,7 +146,9 @@ def test_analyze_shows_the_rests_the_board_chose_and_the_critical_capacity(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A few pulses at 1.8 mA cm⁻² reach 3 V on the emulated NaK cell (about 100 s of device
-    time), then a rest whose criterion cannot hold within its 2 s maximum."""
+    time), then a rest whose criterion cannot hold within its 2 s maximum: its first dV/dt
+    estimate needs two 0.5 s windows, then 1.5 s of hold (with a 1 s hold it settled
+    whenever the host's lag between the steps had let the cell relax completely)."""
     proto = tmp_path / "adaptive_cut.toml"
     proto.write_text(
         "[cell]\narea_m2 = 3.85e-5\n"
@@ -155,7 +157,7 @@ def test_analyze_shows_the_rests_the_board_chose_and_the_critical_capacity(
         "settle = { dvdt_v_per_s = 5e-4, hold_s = 0.5, min_s = 0.2, max_s = 20.0 }\n"
         "cutoff = { v_max_v = 3.0 }\n"
         '[[steps]]\nkind = "adaptive_rest"\n'
-        "settle = { dvdt_v_per_s = 1e-5, hold_s = 1.0, max_s = 2.0 }\n"
+        "settle = { dvdt_v_per_s = 1e-5, hold_s = 1.5, max_s = 2.0 }\n"
     )
     rec, out = tmp_path / "cut.h5", tmp_path / "cut_analysis"
     assert cli.main(["run", str(proto), "--port", URL, "--out", str(rec), "--no-progress"]) == 0
