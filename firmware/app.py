@@ -238,6 +238,11 @@ class App:
             return self._leave()
         smp = self.sampler
         wfm = self.waveform
+        safety = self.safety
+        if wfm.running and not safety.latched and safety.watchdog_fired(clock, now):
+            # before sampling: the loop woke at the watchdog's deadline, and this pass's
+            # sampling (up to ~8 ms on a Pico) would make the latch that much late
+            self.latch(defs.CAUSE_WATCHDOG)
         if wfm.running:
             # edges first: sampling a pass's due streams takes 1-7 ms on a Pico (FBG lines,
             # frames to the link), and a phase change after it switched the pins that much
@@ -253,7 +258,6 @@ class App:
             dr.step(wfm, smp)
         if wfm.running and fresh & 4:
             wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
-        safety = self.safety
         cause = safety.check(clock, now, smp, self.source.on, wfm.running)
         if safety.new_sensor_fault >= 0:
             s = safety.new_sensor_fault

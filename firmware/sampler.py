@@ -365,7 +365,13 @@ class Sampler:
         )
 
     def _send(self, s, fr):
-        r = self.link.send(fr.buf, self._seal(s, fr))
+        link = self.link
+        if not link.pump():
+            # the outbox still holds an earlier frame, so the link would refuse this one:
+            # seal it only when it can go (sealing costs ~1 ms on a Pico, and a frame
+            # retried on every pass while the outbox drained cost 5 ms passes on the rp2 VM)
+            return REFUSED
+        r = link.send(fr.buf, self._seal(s, fr))
         if r == SENT:
             fr.flag = 0
             self.sdrop_sent[s] = fr.dropped
