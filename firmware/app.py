@@ -249,6 +249,13 @@ class App:
             # after the time its EV_EDGE carries
             wfm.tick(now, 0)
         due = smp.poll(now)
+        if wfm.running:
+            # a phase boundary that fell during this pass's sampling (up to ~5 ms on a Pico
+            # when a frame is sealed and sent): switch now, not after the rest of the pass
+            t = wfm.next_tick(now)
+            if t is not None and clock.ticks_diff(clock.ticks_us(), t) >= 0:
+                now = self.dc.update()
+                wfm.tick(now, 0)
         fresh = smp.fresh
         il = self.interlock
         if il is not None:

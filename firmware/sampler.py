@@ -84,6 +84,7 @@ class Sampler:
             self.set_rate(s, rates_hz[s])
         now = devclock.raw
         self.next_due = [now] * 4
+        self.fbg_idle = now  # raw ticks of the last poll that took no interrogator line
         self.index = [0] * 4  # low 30 bits of the per-stream sample index
         self.index_ep = [0] * 4  # its top 2 bits
         self.frames = []
@@ -155,11 +156,16 @@ class Sampler:
                 self._advance(FBG, now)
                 if (p >> 4) < d <= p:
                     # the interrogator sweeps on its own clock, later in each period than
-                    # this stream's grid: follow its phase (its next line is there by
-                    # now + p), as for the HX711, instead of polling for it every 1/16
-                    # period (160 loop passes per device second at 10 Hz, now 10)
-                    self.next_due[FBG] = clock.ticks_add(now, p)
+                    # this stream's grid: follow its phase, as for the HX711, instead of
+                    # polling for it every 1/16 period (160 loop passes per device second at
+                    # 10 Hz, now 10). Its line came after the last poll that found none, so
+                    # its next one is there by fbg_idle + p. (Following `now` moved the grid
+                    # later by each pass's latency in taking the line, until the next line
+                    # came over p/4 early and was skipped: 121 of 997 lines on the rp2 VM.)
+                    self.next_due[FBG] = clock.ticks_add(self.fbg_idle, p)
                 self._fbg_record()
+            else:
+                self.fbg_idle = now
         for s in range(4):
             if not self.fitted[s]:
                 continue
