@@ -84,7 +84,7 @@ class Sampler:
             self.set_rate(s, rates_hz[s])
         now = devclock.raw
         self.next_due = [now] * 4
-        self.fbg_idle = now  # raw ticks of the last poll that took no interrogator line
+        self.fbg_polled = now  # raw ticks of the last interrogator poll
         self.index = [0] * 4  # low 30 bits of the per-stream sample index
         self.index_ep = [0] * 4  # its top 2 bits
         self.frames = []
@@ -152,20 +152,22 @@ class Sampler:
             # period early (jitter), so a stream at the interrogator's rate loses none
             p = self.period_us[FBG]
             d = clock.ticks_diff(now, self.next_due[FBG])
+            prev = self.fbg_polled  # each poll drains the UART: a line found now came later
+            self.fbg_polled = now
             if self.fbg.poll(self.dc.t30) and d >= -(p >> 2):
                 self._advance(FBG, now)
                 if (p >> 4) < d <= p:
                     # the interrogator sweeps on its own clock, later in each period than
                     # this stream's grid: follow its phase, as for the HX711, instead of
                     # polling for it every 1/16 period (160 loop passes per device second at
-                    # 10 Hz, now 10). Its line came after the last poll that found none, so
-                    # its next one is there by fbg_idle + p. (Following `now` moved the grid
-                    # later by each pass's latency in taking the line, until the next line
-                    # came over p/4 early and was skipped: 121 of 997 lines on the rp2 VM.)
-                    self.next_due[FBG] = clock.ticks_add(self.fbg_idle, p)
+                    # 10 Hz, now 10). The line came after the previous poll, so its next one
+                    # is there by prev + p. (Following `now` moved the grid later by each
+                    # pass's latency in taking the line, until the next line came over p/4
+                    # early and was skipped: 121 of 997 lines on the rp2 VM.)
+                    if clock.ticks_diff(now, prev) > p:
+                        prev = now  # no recent poll: nothing better known than now
+                    self.next_due[FBG] = clock.ticks_add(prev, p)
                 self._fbg_record()
-            else:
-                self.fbg_idle = now
         for s in range(4):
             if not self.fitted[s]:
                 continue
