@@ -39,6 +39,7 @@ NS = 1_000_000_000
 # and the program runs at its real pace.
 PIO_PACE_NS = 1000
 PIO_PACE_MAX_NS = 2_000_000  # a read takes 25 x 8 us; stop pacing after this in any case
+PIO_PACE_IF_READ_WITHIN_NS = 500_000_000  # pace only while the chip is being read
 
 
 class Hx711:
@@ -78,6 +79,7 @@ class Hx711:
         self._alarm = self.clock.create_alarm(self._convert)
         self._pacer = self.clock.create_alarm(self._pace)
         self._pace_until = 0.0
+        self.sck_high = False
         self.dout.set_input_value(True)
         mcu.gpio[sck].add_listener(self._on_sck)
         self._alarm.schedule(self.period_ns())
@@ -108,16 +110,21 @@ class Hx711:
         self.latched = self.value(self.k) & 0xFFFFFF
         self.ready = True
         self.dout.set_input_value(False)
-        self._pace_until = now + PIO_PACE_MAX_NS
-        self._pacer.schedule(PIO_PACE_NS)
+        if self.read_ns and now - self.read_ns[-1][1] < PIO_PACE_IF_READ_WITHIN_NS:
+            # only while a program is reading the chip (not during boot, at the REPL)
+            self._pace_until = now + PIO_PACE_MAX_NS
+            self._pacer.schedule(PIO_PACE_NS)
 
     def _pace(self) -> None:
         """Nothing but an alarm one PIO clock later (see PIO_PACE_NS), until the read is over."""
-        if self.bit < 25 and self.clock.nanos < self._pace_until:
+        # until the last pulse's falling edge: stopping at its rising edge left PD_SCK high
+        # for the next (long) idle jump, and the chip powered down (14 times in 10 s)
+        if (self.bit < 25 or self.sck_high) and self.clock.nanos < self._pace_until:
             self._pacer.schedule(PIO_PACE_NS)
 
     def _on_sck(self, value: Any, _last: Any) -> None:
         now = self.clock.nanos
+        self.sck_high = value == HIGH
         if value == HIGH:
             self.high_since = now
             if not self.bit:
