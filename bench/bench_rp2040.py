@@ -7,7 +7,8 @@ interrogator lines/s on UART0, elec 100 Hz, temp 1 Hz) to the SDK over the USB C
 RP2040_BENCH_S (default 10) seconds of device time after 1 s of warm-up. A probe runs inside
 MicroPython: main.py is replaced by one that wraps the HAL clock's sleep_us (the loop's only
 idle point) to add up the time slept, and once per device second stores (device µs, µs slept,
-idle calls, gc.mem_alloc(), gc.mem_free()) in a preallocated array. The loop's idle point is
+idle calls, and gc.mem_alloc(), gc.mem_free() only at the window's start and end and while
+not streaming: each is a ~9 ms heap scan) in a preallocated array. The loop's idle point is
 hal.link.wait (sleep until a deadline or host input) when the link has one, else
 hal.clock.sleep_us; both are wrapped. After the window the host sends CMD_ENTER_REPL; the
 probe writes the array to /probe.txt first (the HAL may reset into the REPL) and the host
@@ -16,8 +17,8 @@ reads it over the raw REPL.
 rp2040_cpu_fraction_default_streams  busy / elapsed device time in the window, busy =
     elapsed - idle - the probe's own measured cost per idle call. Target <= 0.5.
 rp2040_us_per_sample           busy µs / samples taken in the window (all streams).
-rp2040_alloc_bytes_per_sample  growth of gc.mem_alloc() over the window / samples (intervals
-    with a collection, where mem_alloc fell, are left out and said so). Must be 0.
+rp2040_alloc_bytes_per_sample  growth of gc.mem_alloc() from the window's start to its end /
+    samples (a collection in between, where mem_alloc fell, is said so). Must be 0.
 rp2040_heap_free_kb            gc.mem_free() after a gc.collect() with the app and every stream
     running (taken when CMD_ENTER_REPL arrives).
 rp2040_missed_samples_default_streams  samples missing in the window: load/elec/temp slots
