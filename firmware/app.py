@@ -32,6 +32,9 @@ except ImportError:  # pragma: no cover
 STATUS_PERIOD_US = 1000000
 MAX_SLEEP_US = 1000000  # the loop sleeps until its next deadline, at most this long
 _LINK_RETRY_US = 1000  # while the link's outbox holds bytes, look again after this
+# a waveform boundary this close is waited for before sampling: a 50 ms pulse measured
+# 52.5-54.5 ms on the rp2 VM's pins when the pass before its end sampled and sent a frame
+EDGE_GUARD_US = 3000
 _M30 = 0x3FFFFFFF
 # Garbage collection. The steady state (sampling, waveforms, heartbeats, STATUS) allocates
 # nothing, so the heap stays still and no collection interrupts sampling. Commands with
@@ -244,9 +247,16 @@ class App:
             # sampling (up to ~8 ms on a Pico) would make the latch that much late
             self.latch(defs.CAUSE_WATCHDOG)
         if wfm.running:
-            # edges first: sampling a pass's due streams takes 1-7 ms on a Pico (FBG lines,
+            # edges first: sampling a pass's due streams takes 1-5 ms on a Pico (FBG lines,
             # frames to the link), and a phase change after it switched the pins that much
-            # after the time its EV_EDGE carries
+            # after the time its EV_EDGE carries. A boundary due within EDGE_GUARD_US is
+            # waited for before sampling (the samples are that much later, inside their slot)
+            t = wfm.next_tick(now)
+            if t is not None:
+                d = clock.ticks_diff(t, now)
+                if 0 < d <= EDGE_GUARD_US:
+                    clock.sleep_us(d)
+                    now = self.dc.update()
             wfm.tick(now, 0)
         due = smp.poll(now)
         if wfm.running:
