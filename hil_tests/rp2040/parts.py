@@ -39,7 +39,6 @@ NS = 1_000_000_000
 # and the program runs at its real pace.
 PIO_PACE_NS = 1000
 PIO_PACE_MAX_NS = 2_000_000  # a read takes 25 x 8 us; stop pacing after this in any case
-PIO_PACE_IF_READ_WITHIN_NS = 500_000_000  # pace only while the chip is being read
 
 
 class Hx711:
@@ -110,8 +109,8 @@ class Hx711:
         self.latched = self.value(self.k) & 0xFFFFFF
         self.ready = True
         self.dout.set_input_value(False)
-        if self.read_ns and now - self.read_ns[-1][1] < PIO_PACE_IF_READ_WITHIN_NS:
-            # only while a program is reading the chip (not during boot, at the REPL)
+        if any(m.enabled for m in self.mcu.pio[0].machines):
+            # only while a PIO program runs (board.py: PIO0), not during boot or at the REPL
             self._pace_until = now + PIO_PACE_MAX_NS
             self._pacer.schedule(PIO_PACE_NS)
 
