@@ -56,7 +56,7 @@ N = 200
 F = 6
 snap = array('i', [0] * (N * F))
 # n, origin, idle us, idle calls, next snapshot, overhead ns/call, live heap free, 0,
-# heap readings taken in the window (0, 1, 2); state[7]: ticks when streaming was seen
+# heap readings taken in the window (0, 1, 2); state[7]: the snapshot that saw streaming
 state = array('i', [0] * 9)
 _ticks = time.ticks_us
 _diff = time.ticks_diff
@@ -83,9 +83,9 @@ def _idle(fn, us):
             app = app_ref[0]
             if app is not None and app.sampler.streaming and not streaming[0]:
                 streaming[0] = True
-                state[7] = t1
+                state[7] = n  # the host's window starts at the next snapshot
             k = state[8]
-            if k < 2 and streaming[0] and _diff(t1, state[7]) >= MARKS_US[k]:
+            if k < 2 and streaming[0] and n - state[7] >= MARKS_N[k]:
                 state[8] = k + 1
                 k = -1
             if k < 0 or not streaming[0]:
@@ -136,8 +136,9 @@ def _overhead(fn):
 
 streaming = [False]
 app_ref = [None]
-# device us after streaming started: the window's start and end (heap readings there)
-MARKS_US = (@WARM_US@, @END_US@)
+# snapshots after the one that first saw streaming: the window's start and end (heap
+# readings there; the host's window runs from the first snapshot 1 s after streaming began)
+MARKS_N = (1, @END_N@)
 
 
 def save(path='/probe.txt'):
@@ -170,9 +171,7 @@ def run(board):
     app.run()
 """
 
-PROBE = PROBE.replace("@WARM_US@", str(int(WARMUP_S * 1e6))).replace(
-    "@END_US@", str(int((WARMUP_S + WINDOW_S + 0.5) * 1e6))
-)
+PROBE = PROBE.replace("@END_N@", str(1 + int(round(WINDOW_S))))
 
 MAIN = """import micropython
 micropython.kbd_intr(-1)
@@ -278,8 +277,8 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
     # heap readings: the probe takes them only at the window's start and end (a heap scan
     # stalls the loop ~18 ms) and while not streaming
     read = [s for s in snaps if s[3] >= 0 and s[0] >= sa[0] - 10000]
-    ha = read[0]
-    hb = next(s for s in read if s[0] >= ha[0] + (window_s - 0.01) * 1e6)
+    ha = read[0] if read else sa
+    hb = next((s for s in read if s[0] >= ha[0] + (window_s - 0.01) * 1e6), ha)
     allocs, collections = [], 0
     if hb[3] < ha[3]:
         collections = 1
