@@ -129,6 +129,14 @@ class Sampler:
         self.period_us[s] = p
         return 1000000 / p
 
+    def min_period_us(self):
+        """The shortest period of the fitted streams (acquired whether sent or not)."""
+        m = _IDLE_US
+        for s in range(4):
+            if self.fitted[s] and self.period_us[s] < m:
+                m = self.period_us[s]
+        return m
+
     def rate_hz(self, s):
         return 1000000 / self.period_us[s]
 
