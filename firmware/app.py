@@ -294,11 +294,7 @@ class App:
                 self.next_status = clock.ticks_add(now, STATUS_PERIOD_US)
             self.send_status()
         # sleep until the next deadline (the link wakes the loop early when a command
-        # arrives, where the HAL can): no periodic wake-ups when nothing is due. Counted
-        # from now, not from the pass's start: that woke every deadline a pass late (1-2 ms
-        # on the rp2 VM), and the load stream, which follows the HX711's phase, drifted that
-        # much later each period (776 records in 10 s at 80 SPS)
-        now = clock.ticks_us()
+        # arrives, where the HAL can): no periodic wake-ups when nothing is due
         wait = clock.ticks_diff(due, now)
         t = wfm.next_tick(now) if wfm.running else None
         if t is not None:
