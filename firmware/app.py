@@ -34,6 +34,9 @@ except ImportError:  # pragma: no cover
 STATUS_PERIOD_US = 1000000
 MAX_SLEEP_US = 1000000  # the loop sleeps until its next deadline, at most this long
 _LINK_RETRY_US = 1000  # while the link's outbox holds bytes, look again after this
+# a waveform boundary this close is waited for before sampling: a 50 ms pulse measured
+# 52.5-54.5 ms on the rp2 VM's pins when the pass before its end sampled and sent a frame
+EDGE_GUARD_US = 3000
 _M30 = 0x3FFFFFFF
 # Garbage collection. The steady state (sampling, waveforms, heartbeats, STATUS) allocates
 # nothing, so the heap stays still and no collection interrupts sampling. Commands with
@@ -237,10 +240,24 @@ class App:
             return self._leave()
         smp = self.sampler
         wfm = self.waveform
+        safety = self.safety
+        if wfm.running and not safety.latched and safety.watchdog_fired(clock, now):
+            # before sampling: the loop woke at the watchdog's deadline, and this pass's
+            # sampling (up to ~8 ms on a Pico) would make the latch that much late
+            self.latch(defs.CAUSE_WATCHDOG)
         if wfm.running:
-            # edges first: sampling a pass's due streams takes 1-7 ms on a Pico (FBG lines,
+            # edges first: sampling a pass's due streams takes 1-5 ms on a Pico (FBG lines,
             # frames to the link), and a phase change after it switched the pins that much
-            # after the time its EV_EDGE carries
+            # after the time its EV_EDGE carries. A boundary due within EDGE_GUARD_US is
+            # waited for before sampling (the samples are that much later, inside their slot)
+            t = wfm.next_tick(now)
+            if t is not None:
+                d = clock.ticks_diff(t, now)
+                # (not longer than half the shortest sample period: at 1 kHz elec the
+                # 3 ms wait skipped samples at every edge on the emulated board)
+                if 0 < d <= EDGE_GUARD_US and d < smp.min_period_us() >> 1:
+                    clock.sleep_us(d)
+                    now = self.dc.update()
             wfm.tick(now, 0)
         due = smp.poll(now)
         # the output as this pass's readings saw it: a cutoff, the interlock or the derating
@@ -253,6 +270,13 @@ class App:
             vg.taken()
             if wfm.running and output_on:
                 smp.read_elec(now)
+        if wfm.running:
+            # a phase boundary that fell during this pass's sampling (up to ~5 ms on a Pico
+            # when a frame is sealed and sent): switch now, not after the rest of the pass
+            t = wfm.next_tick(now)
+            if t is not None and clock.ticks_diff(clock.ticks_us(), t) >= 0:
+                now = self.dc.update()
+                wfm.tick(now, 0)
         fresh = smp.fresh
         il = self.interlock
         if il is not None:
@@ -267,7 +291,6 @@ class App:
             wfm.fbg_tick(now)  # an adaptive rest's strain criterion (issue 14)
         if wfm.running and fresh & 4:
             wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
-        safety = self.safety
         cause = safety.check(clock, now, smp, output_on, wfm.running)
         if safety.new_sensor_fault >= 0:
             s = safety.new_sensor_fault

@@ -110,16 +110,20 @@ class Safety:
                 self.sensor_bad &= ~8
                 if smp.temp_mdegc > self.max_mdegc:
                     return defs.CAUSE_OVER_TEMP
+        if running and self.watchdog_fired(clock, now):
+            return defs.CAUSE_WATCHDOG
+        return 0
+
+    def watchdog_fired(self, clock, now):
+        """True when no valid command frame arrived for the watchdog timeout (only a
+        running waveform latches on it: the caller decides)."""
         d = clock.ticks_diff(now, self.last_rx)
         if d >= _CHUNK:  # fold long silences in before a single ticks_diff would wrap
             self.last_rx = clock.ticks_add(self.last_rx, _CHUNK)
             d -= _CHUNK
             if self.silent_us < 3 * _CHUNK:  # stays a small int (< 2**30) with d added
                 self.silent_us += _CHUNK
-        if running and self.watchdog_ms:
-            if self.silent_us + d > self.watchdog_ms * 1000:
-                return defs.CAUSE_WATCHDOG
-        return 0
+        return self.watchdog_ms and self.silent_us + d > self.watchdog_ms * 1000
 
     def _sensor(self, s, running):
         bit = 1 << s

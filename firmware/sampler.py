@@ -28,6 +28,7 @@ _SHDR = const(14)  # defs.SAMPLES_HEADER_SIZE
 _M30 = const(0x3FFFFFFF)  # counters wrap here: a small int on every port
 _WAIT_POLL_US = const(500)  # re-poll a due self-paced part (HX711, interrogator) after this
 _IDLE_US = const(1000000)  # longest wait when nothing is due sooner
+_FLUSH_WAIT_US = const(20000)  # streaming off: how long the last frames may wait for the link
 
 LOAD = const(0)
 FBG = const(1)
@@ -84,6 +85,8 @@ class Sampler:
             self.set_rate(s, rates_hz[s])
         now = devclock.raw
         self.next_due = [now] * 4
+        self.fbg_polled = now  # raw ticks of the last interrogator poll
+        self.load_polled = now  # raw ticks of the last load-cell check that found no word
         self.index = [0] * 4  # low 30 bits of the per-stream sample index
         self.index_ep = [0] * 4  # its top 2 bits
         self.frames = []
@@ -126,6 +129,14 @@ class Sampler:
         self.period_us[s] = p
         return 1000000 / p
 
+    def min_period_us(self):
+        """The shortest period of the fitted streams (acquired whether sent or not)."""
+        m = _IDLE_US
+        for s in range(4):
+            if self.fitted[s] and self.period_us[s] < m:
+                m = self.period_us[s]
+        return m
+
     def rate_hz(self, s):
         return 1000000 / self.period_us[s]
 
@@ -151,14 +162,21 @@ class Sampler:
             # period early (jitter), so a stream at the interrogator's rate loses none
             p = self.period_us[FBG]
             d = clock.ticks_diff(now, self.next_due[FBG])
+            prev = self.fbg_polled  # each poll drains the UART: a line found now came later
+            self.fbg_polled = now
             if self.fbg.poll(self.dc.t30) and d >= -(p >> 2):
                 self._advance(FBG, now)
                 if (p >> 4) < d <= p:
                     # the interrogator sweeps on its own clock, later in each period than
-                    # this stream's grid: follow its phase (its next line is there by
-                    # now + p), as for the HX711, instead of polling for it every 1/16
-                    # period (160 loop passes per device second at 10 Hz, now 10)
-                    self.next_due[FBG] = clock.ticks_add(now, p)
+                    # this stream's grid: follow its phase, as for the HX711, instead of
+                    # polling for it every 1/16 period (160 loop passes per device second at
+                    # 10 Hz, now 10). The line came after the previous poll, so its next one
+                    # is there by prev + p. (Following `now` moved the grid later by each
+                    # pass's latency in taking the line, until the next line came over p/4
+                    # early and was skipped: 121 of 997 lines on the rp2 VM.)
+                    if clock.ticks_diff(now, prev) > p:
+                        prev = now  # no recent poll: nothing better known than now
+                    self.next_due[FBG] = clock.ticks_add(prev, p)
                 self._fbg_record()
         for s in range(4):
             if not self.fitted[s]:
@@ -177,11 +195,18 @@ class Sampler:
                         self._advance(s, now)
                         if ready and (p >> 4) < d <= p:
                             # the chip converts on its own clock, later in each period than
-                            # this stream's grid: follow its phase (it converted before now,
-                            # so its next word is there by now + p) instead of polling for
-                            # it every 1/16 period
-                            self.next_due[s] = clock.ticks_add(now, p)
+                            # this stream's grid: follow its phase instead of polling for it
+                            # every 1/16 period. It converted after the last check that found
+                            # nothing, so its next word is there by then + p. (Following
+                            # `now` moved the grid later by each pass's latency: 775 load
+                            # records in 10 s at 80 SPS on the rp2 VM.)
+                            t = self.load_polled
+                            if clock.ticks_diff(now, t) > p:
+                                t = now  # no recent check: nothing better known than now
+                            self.next_due[s] = clock.ticks_add(t, p)
                         self._load()
+                    else:
+                        self.load_polled = now
             elif clock.ticks_diff(now, self.next_due[s]) >= 0:
                 if s == ELEC:
                     self._advance(s, now)
@@ -369,7 +394,13 @@ class Sampler:
         )
 
     def _send(self, s, fr):
-        r = self.link.send(fr.buf, self._seal(s, fr))
+        link = self.link
+        if not link.pump():
+            # the outbox still holds an earlier frame, so the link would refuse this one:
+            # seal it only when it can go (sealing costs ~1 ms on a Pico, and a frame
+            # retried on every pass while the outbox drained cost 5 ms passes on the rp2 VM)
+            return REFUSED
+        r = link.send(fr.buf, self._seal(s, fr))
         if r == SENT:
             fr.flag = 0
             self.sdrop_sent[s] = fr.dropped
@@ -416,9 +447,20 @@ class Sampler:
     def flush_all(self):
         """Send what the streams hold; a stream whose last frame did not tell all its drops
         sends a frame of 0 records carrying them (else drops after it would go unseen)."""
+        clock = self.hal.clock
+        t0 = clock.ticks_us()
         for s in range(4):
             pair = self.frames[s]
             if pair is not None and (
                 pair[self.active[s]].count or self.sdrop[s] != self.sdrop_sent[s]
             ):
+                # streaming stops, so no new records need the older buffer: give the link a
+                # bounded moment to take a frame it refused before (each try writes a chunk)
+                # instead of dropping it to make room (7-11 samples at each stop on the rp2
+                # VM, where the four streams' last frames queue behind each other)
+                while self.pending[s] and clock.ticks_diff(clock.ticks_us(), t0) < _FLUSH_WAIT_US:
+                    other = pair[1 - self.active[s]]
+                    if self._send(s, other) != REFUSED:
+                        self.pending[s] = False
+                        other.count = 0
                 self._rotate(s)

@@ -30,6 +30,15 @@ LOW = 0
 FUNCTION_PWM = 4
 
 NS = 1_000_000_000
+# rp2040py 0.3.6 steps a PIO state machine at most once per CPU instruction or idle jump
+# (peripherals/_pio.py, RPPIO.advance), and an idle jump (the core in WFE) goes straight to the
+# next alarm: while the firmware sleeps, the HX711 program ran one instruction per jump, PD_SCK
+# stayed high for the whole jump (often > 60 us: the chip powered down, 4 conversions lost) and
+# a read took milliseconds. While a read is due or under way the model schedules an alarm
+# every PIO clock (board.py runs the program at 1 MHz), so the jumps are one PIO clock long
+# and the program runs at its real pace.
+PIO_PACE_NS = 1000
+PIO_PACE_MAX_NS = 2_000_000  # a read takes 25 x 8 us; stop pacing after this in any case
 
 
 class Hx711:
@@ -67,6 +76,9 @@ class Hx711:
         self.ready_ns: deque[tuple[int, float]] = deque(maxlen=4000)  # (k, t) per conversion
         self.read_ns: deque[tuple[int, float]] = deque(maxlen=4000)  # (k, t of first pulse)
         self._alarm = self.clock.create_alarm(self._convert)
+        self._pacer = self.clock.create_alarm(self._pace)
+        self._pace_until = 0.0
+        self.sck_high = False
         self.dout.set_input_value(True)
         mcu.gpio[sck].add_listener(self._on_sck)
         self._alarm.schedule(self.period_ns())
@@ -97,9 +109,21 @@ class Hx711:
         self.latched = self.value(self.k) & 0xFFFFFF
         self.ready = True
         self.dout.set_input_value(False)
+        if any(m.enabled for m in self.mcu.pio[0].machines):
+            # only while a PIO program runs (board.py: PIO0), not during boot or at the REPL
+            self._pace_until = now + PIO_PACE_MAX_NS
+            self._pacer.schedule(PIO_PACE_NS)
+
+    def _pace(self) -> None:
+        """Nothing but an alarm one PIO clock later (see PIO_PACE_NS), until the read is over."""
+        # until the last pulse's falling edge: stopping at its rising edge left PD_SCK high
+        # for the next (long) idle jump, and the chip powered down (14 times in 10 s)
+        if (self.bit < 25 or self.sck_high) and self.clock.nanos < self._pace_until:
+            self._pacer.schedule(PIO_PACE_NS)
 
     def _on_sck(self, value: Any, _last: Any) -> None:
         now = self.clock.nanos
+        self.sck_high = value == HIGH
         if value == HIGH:
             self.high_since = now
             if not self.bit:

@@ -207,9 +207,10 @@ emit({"a": a, "b": b, "period": r.app.sampler.period_us[2]})
     )
     kind, reason, text = r["a"]
     assert kind == "nack" and reason == defs.NACK_OUT_OF_RANGE
-    # load 80 + fbg 100 + elec 1000 + temp 1 Hz, at (680 + 520) us each
+    # load 80 + fbg 100 + elec 1000 + temp 1 Hz, at (record + wake-up) us each
     need = (80 + 100 + 1000 + 1) * (lim["record_cost_us"] + lim["wake_cost_us"]) / 1e4
-    assert "%.0f %%" % need in text and "CPU" in text and "60 %" in text
+    budget = "%.0f %%" % (lim["max_cpu_fraction"] * 100)
+    assert "%.0f %%" % need in text and "CPU" in text and budget in text
     assert r["b"][0] == "ack" and r["period"] == 20000
 
 
