@@ -38,8 +38,11 @@ def test_the_example_and_its_defaults() -> None:
     assert f["pm_per_ue"] == 0.0 and f["strain_window_s"] == 5.0  # the board's calibration
     dr = step.params["derate"]
     assert dr["signal"] == "strain" and dr["resume_ue_per_s"] == 20.0  # half the limit
-    # no stack area needed for a strain-rate derating
-    assert p.stack_area_m2 is None
+    # no stack area needed for a strain-rate derating: the example without its stack area
+    # still parses
+    data = tomllib.loads(EXAMPLE.read_text())
+    del data["cell"]["stack_area_m2"]
+    assert parse_protocol(data).stack_area_m2 is None
     # a settle without a strain table sends the strain fields off
     assert Settle(dvdt_v_per_s=1e-3).fields()["strain_mode"] == defs.STRAIN_OFF
 
