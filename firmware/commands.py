@@ -206,10 +206,13 @@ class Commands(WavePlanner):
                 raise Refuse(defs.NACK_OUT_OF_RANGE, "rate_hz=%g Hz: %s" % (rate, why))
             p = smp.period_us[s]
             clock = app.clock
-            if clock.ticks_diff(smp.next_due[s], app.dc.raw) > p:
-                # faster than before: the next sample comes a new period from now, not on
-                # the old, slower schedule (1 Hz -> 10 Hz waited up to a second)
-                smp.next_due[s] = clock.ticks_add(app.dc.raw, p)
+            d = clock.ticks_diff(smp.next_due[s], app.dc.raw)
+            if d > p:
+                # faster than before: the next sample comes within a new period from now, not
+                # on the old, slower schedule (1 Hz -> 10 Hz waited up to a second); whole
+                # new periods earlier, so the grid keeps its phase (sample times, and the
+                # emulated sensors' noise with them, do not depend on when the command came)
+                smp.next_due[s] = clock.ticks_add(smp.next_due[s], -((d - 1) // p) * p)
             return (s, en, applied)
         if cmd_id == defs.CMD_SET_STREAMING:
             check_range("on", a[0], 0, 1)
