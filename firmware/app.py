@@ -22,6 +22,7 @@ from firmware.hello import hello_payload
 from firmware.link import Link
 from firmware.safety import Safety
 from firmware.sampler import Sampler
+from firmware.vguard import MIN_US as GUARD_MIN_US
 from firmware.vguard import VoltageGuard
 from firmware.waveform import Waveform
 from protocol import defs
@@ -302,10 +303,10 @@ class App:
         elif cause and self.source.on:
             self.source.off()
         if fresh & 4:
-            if wfm.running and self.source.on:
-                self._plan_guard(now, smp)
-            else:
+            if not (wfm.running and self.source.on):
                 vg.idle()
+            elif smp.period_us[2] > GUARD_MIN_US:  # a faster stream needs no guard readings
+                self._plan_guard(now, smp)
         smp.fresh = 0
         if clock.ticks_diff(now, self.next_status) >= 0:
             self.next_status = clock.ticks_add(self.next_status, STATUS_PERIOD_US)
