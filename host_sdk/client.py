@@ -118,6 +118,7 @@ class Rig(LinkSession, CommandAPI, DataPlane):
         self.bytes_in = 0
         self.time = TimeUnwrapper()
         self.last_index: dict[int, int] = {}  # stream id -> index after its last sample
+        self.last_t_s: dict[int, float] = {}  # stream id -> device time of its last sample
 
         self._decoder = wire.Decoder()
         self._lock = threading.RLock()

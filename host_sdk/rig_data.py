@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from host_sdk import wire
@@ -87,6 +87,39 @@ class DataPlane(RigState):
                 if g.count > 0:
                     out[g.stream] = out.get(g.stream, 0) + g.count
         return out
+
+    def wait_data(
+        self,
+        t_dev_s: float,
+        streams: Iterable[str | int] = (),
+        *,
+        stall_s: float | None = 60.0,
+    ) -> bool:
+        """Wait until the host holds a record at or after device time `t_dev_s` of every
+        stream named (none named: every stream that has sent a block), so that the data of a
+        run up to that time are all here. The board queues frames while its link is busy:
+        a command's ACK (a `stop`, say) can arrive before the samples taken before it.
+
+        False when the streams fall silent: no new block of them for `stall_s` wall
+        seconds (None: wait for ever), or the rig closes. The limit is on silence, not on
+        the whole wait, so a busy host that is merely slow still gets its data."""
+        with self._cond:
+            wanted = [self.stream_id(s) for s in streams] or list(self.last_t_s)
+            seen = {sid: self.last_t_s.get(sid) for sid in wanted}
+            quiet_since = time.monotonic()
+            while True:
+                behind = [sid for sid in wanted if self.last_t_s.get(sid, -1.0) < t_dev_s]
+                if not behind:
+                    return True
+                if self._closing.is_set():
+                    return False
+                now = time.monotonic()
+                latest = {sid: self.last_t_s.get(sid) for sid in wanted}
+                if latest != seen:
+                    seen, quiet_since = latest, now
+                elif stall_s is not None and now - quiet_since >= stall_s:
+                    return False
+                self._cond.wait(timeout=0.2)
 
     # ---- waveforms: waiting for their end ---------------------------------------------------
     def event_mark(self) -> int:
@@ -195,7 +228,10 @@ class DataPlane(RigState):
         )
         self.last_index[sid] = int(sb.first_index) + len(records)
         self._last_sample_wall = time.monotonic()
-        with self._lock:
+        with self._cond:
+            if len(t_s):
+                self.last_t_s[sid] = float(t_s[-1])
+                self._cond.notify_all()
             subs = list(self._subscribers)
             cbs = list(self._block_cbs)
         for q in subs:
@@ -278,6 +314,7 @@ class DataPlane(RigState):
         self.clock_sync.reset()  # the device clock restarted
         self._mark_all_streams("board_reset")
         self.last_index = {}
+        self.last_t_s = {}
         # bridge the reboot with the wall time the board was away, on the device clock
         away_s = max(0.0, time.monotonic() - self._last_sample_wall)
         self.time.rebooted(away_s * self.clock_ratio())

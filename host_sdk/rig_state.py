@@ -36,6 +36,7 @@ class RigState:
     bytes_in: int
     time: TimeUnwrapper
     last_index: dict[int, int]
+    last_t_s: dict[int, float]
     _decoder: wire.Decoder
     _lock: threading.RLock
     _cond: threading.Condition

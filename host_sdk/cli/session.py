@@ -182,6 +182,10 @@ def record_session(
             if runner is not None:
                 runner.join(timeout=30)
             bar.close()
+            if not rig.link_lost:
+                # the last samples can still be queued on the board's link when the run
+                # ends: the file gets them before it is sealed (5 s of silence ends the wait)
+                rig.wait_data(rig.device_time_s, stall_s=5.0)
             outcome = _outcome(state, rec, rig, protocol, duration_s, interrupted)
             rec.set_outcome(outcome)
             stats = {

@@ -161,6 +161,27 @@ def test_callbacks_receive_blocks(rig: Rig) -> None:
     unsub()
 
 
+def test_wait_data_returns_once_every_named_stream_reached_the_time(rig: Rig) -> None:
+    rig.configure_stream("elec", rate_hz=1000)
+    rig.configure_stream("load", rate_hz=20)
+    rig.set_streaming(True)
+    assert rig.wait_data(0.0, ["elec", "load"])
+    t = rig.device_time_s + 0.3
+    assert rig.wait_data(t, ["elec", "load"])
+    ids = (rig.stream_id("elec"), rig.stream_id("load"))
+    assert min(rig.last_t_s[i] for i in ids) >= t
+
+
+def test_wait_data_is_false_when_the_streams_fall_silent(rig: Rig) -> None:
+    rig.configure_stream("elec", rate_hz=1000)
+    rig.set_streaming(True)
+    assert rig.wait_data(0.0, ["elec"])
+    rig.set_streaming(False)
+    assert not rig.wait_data(rig.device_time_s + 100.0, stall_s=0.5)  # every stream that sent
+    with pytest.raises(ValueError, match="unknown stream"):
+        rig.wait_data(0.0, ["nope"])
+
+
 def test_time_unwraps_past_2_32_us() -> None:
     b = FakeBoard(t_offset_us=(1 << 32) - 200_000)  # wraps 0.2 s after boot
     r = _rig(b)
