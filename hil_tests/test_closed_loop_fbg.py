@@ -85,6 +85,8 @@ def test_fbg_strain_and_temperature_recovered(bench, rig, figure):
             bench.sleep_device(ON_S)
             rig.stop()
             bench.sleep_device(RELAX_S)
+            # the samples before now can still be on their way
+            assert rig.wait_data(rig.device_time_s, ["fbg"]), "the fbg stream fell silent"
             rig.set_streaming(False)
     finally:
         emu.set_sensor_fault(ambient_c=amb0)

@@ -51,6 +51,8 @@ def test_gitt_recovers_diffusion_coefficient(bench, rig, figure):
             timeout_s=bench.timeout_s(COUNT * (T_PULSE + T_REST)),
         )  # fmt: skip
         bench.sleep_device(1.0)
+        if end is not None:  # the samples before the end can still be on their way
+            assert rig.wait_data(end.t_s + 1.0, ["elec"]), "the elec stream fell silent"
         rig.set_streaming(False)
     assert end is not None and end.cause_name == "completed", end
     assert not any(rig.lost_samples.values())

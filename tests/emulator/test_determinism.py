@@ -54,6 +54,7 @@ def _session(seed: int) -> tuple[float, dict[str, np.ndarray]]:
             while rig.device_time_s < start.t_s + RUN_S + 0.5:
                 assert time.monotonic() < deadline, "device time stopped"
                 time.sleep(0.05)
+            assert rig.wait_data(start.t_s + RUN_S, list(STREAM_RATES)), "streams fell silent"
             assert not any(rig.lost_samples.values())
     finally:
         emu.stop()

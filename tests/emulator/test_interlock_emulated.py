@@ -75,6 +75,7 @@ def test_open_press_suspends_on_the_reading_that_left_the_window_and_resumes(rig
     emu.release()
     end = rig.wait_event((defs.EV_WAVEFORM_END,), after=mark, timeout_s=60)
     assert end is not None and end.cause == defs.CAUSE_DURATION
+    assert rig.wait_data(end.t_s, ["load", "elec"]), "the streams fell silent"
     il = [e for e in rig.events[mark:] if e.code == defs.EV_INTERLOCK]
     if il and il[0].index == 0:  # the report of the first reading after arming, if late
         il = il[1:]

@@ -93,6 +93,7 @@ def run() -> dict[str, Any]:
             end = rig.wait_event((defs.EV_WAVEFORM_END,), after=mark, timeout_s=300)
             assert end is not None
             _until(rig, end.t_s + 0.5)
+            assert rig.wait_data(end.t_s + 0.5, ["fbg", "elec"]), "the streams fell silent"
             rig.set_streaming(False)
             events = list(rig.events[mark:])
             return {
