@@ -30,6 +30,13 @@ _WAIT_POLL_US = const(500)  # re-poll a due self-paced part (HX711, interrogator
 _IDLE_US = const(1000000)  # longest wait when nothing is due sooner
 _FLUSH_WAIT_US = const(20000)  # streaming off: how long the last frames may wait for the link
 
+
+def _repoll_us(period_us):
+    """How soon a due self-paced part that had nothing yet is polled again."""
+    poll = period_us >> 4
+    return poll if poll > _WAIT_POLL_US else _WAIT_POLL_US
+
+
 LOAD = const(0)
 FBG = const(1)
 ELEC = const(2)
@@ -166,16 +173,20 @@ class Sampler:
             self.fbg_polled = now
             if self.fbg.poll(self.dc.t30) and d >= -(p >> 2):
                 self._advance(FBG, now)
-                if (p >> 4) < d <= p:
+                if (p >> 4) <= d <= p:
                     # the interrogator sweeps on its own clock, later in each period than
                     # this stream's grid: follow its phase, as for the HX711, instead of
                     # polling for it every 1/16 period (160 loop passes per device second at
-                    # 10 Hz, now 10). The line came after the previous poll, so its next one
-                    # is there by prev + p. (Following `now` moved the grid later by each
-                    # pass's latency in taking the line, until the next line came over p/4
-                    # early and was skipped: 121 of 997 lines on the rp2 VM.)
+                    # 10 Hz, now 10). The line came after the previous poll and by the
+                    # re-poll scheduled after it, so its next one is there a period after
+                    # that re-poll. (Following `now` moved the grid later by each pass's
+                    # latency in taking the line, until the next line came over p/4 early
+                    # and was skipped: 121 of 997 lines on the rp2 VM. Following the
+                    # previous poll came a re-poll early: two passes for every line.)
                     if clock.ticks_diff(now, prev) > p:
                         prev = now  # no recent poll: nothing better known than now
+                    else:
+                        prev = clock.ticks_add(prev, _repoll_us(p))
                     self.next_due[FBG] = clock.ticks_add(prev, p)
                 self._fbg_record()
         for s in range(4):
@@ -193,16 +204,20 @@ class Sampler:
                     ready = self.loadcell.ready()
                     if ready or d >= p:
                         self._advance(s, now)
-                        if ready and (p >> 4) < d <= p:
+                        if ready and (p >> 4) <= d <= p:
                             # the chip converts on its own clock, later in each period than
                             # this stream's grid: follow its phase instead of polling for it
                             # every 1/16 period. It converted after the last check that found
-                            # nothing, so its next word is there by then + p. (Following
+                            # nothing and by the re-poll scheduled after that check, so its
+                            # next word is there a period after that re-poll. (Following
                             # `now` moved the grid later by each pass's latency: 775 load
-                            # records in 10 s at 80 SPS on the rp2 VM.)
+                            # records in 10 s at 80 SPS on the rp2 VM. Following the empty
+                            # check came a re-poll early: two loop passes for every reading.)
                             t = self.load_polled
                             if clock.ticks_diff(now, t) > p:
                                 t = now  # no recent check: nothing better known than now
+                            else:
+                                t = clock.ticks_add(t, _repoll_us(p))
                             self.next_due[s] = clock.ticks_add(t, p)
                         self._load()
                     else:
@@ -228,8 +243,7 @@ class Sampler:
             if self.fitted[s]:
                 d = self.next_due[s]
                 if clock.ticks_diff(d, now) <= 0:
-                    poll = self.period_us[s] >> 4
-                    d = clock.ticks_add(now, poll if poll > _WAIT_POLL_US else _WAIT_POLL_US)
+                    d = clock.ticks_add(now, _repoll_us(self.period_us[s]))
                 if clock.ticks_diff(d, nd) < 0:
                     nd = d
         return nd
