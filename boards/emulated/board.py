@@ -15,6 +15,8 @@ Configuration (read at import from the environment, or set with `configure()` be
     STRESSRIG_EMU_PLANT_HEAP bytes of the process heap set aside for the plant and the fake
                              parts (launcher: -X heapsize = board heap + this); heap_free()
                              reports the board's share only
+    STRESSRIG_EMU_STDIN_NONBLOCKING "1": stdin does not block (the launcher's pipe), so it is
+                             read in one call instead of a byte per poll
 
 The link is the MicroPython process's stdin/stdout (usb_cdc.py; the launcher puts a pty in
 front).

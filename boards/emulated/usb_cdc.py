@@ -18,6 +18,7 @@ to know about the host:
   the emulator's control channel (sensor faults, hold/release), whichever comes first.
 """
 
+import os
 import select
 import sys
 import time
@@ -36,6 +37,10 @@ class UsbCdc:
         self.poll = select.poll()
         self.poll.register(self.rx, select.POLLIN)
         self._one = bytearray(1)
+        # the launcher's pipe does not block (board_process.py): read what is there in one
+        # call. On a blocking stdin (a terminal) readinto would wait for a full buffer, so
+        # it is polled and read a byte at a time
+        self.nonblocking = os.getenv("STRESSRIG_EMU_STDIN_NONBLOCKING") == "1"
         self.bytes_in = 0
         self.bytes_out = 0
         self.tx_fill = 0  # bytes in the modelled transmit buffer
@@ -43,14 +48,17 @@ class UsbCdc:
         self.tx_full = 0  # writes that found the buffer full (diagnostics)
 
     def readinto(self, buf):
-        n = 0
-        size = len(buf)
-        one = self._one
-        while n < size and self._avail():
-            if not self.rx.readinto(one, 1):
-                break
-            buf[n] = one[0]
-            n += 1
+        if self.nonblocking:
+            n = self.rx.readinto(buf) or 0  # None: nothing waiting; 0: the end
+        else:
+            n = 0
+            size = len(buf)
+            one = self._one
+            while n < size and self._avail():
+                if not self.rx.readinto(one, 1):
+                    break
+                buf[n] = one[0]
+                n += 1
         if n:
             self.bytes_in += n
             clock = self.clock

@@ -8,6 +8,7 @@ that is how flow control reaches the board, whose virtual device clock pauses me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -101,6 +102,7 @@ class BoardSettings:
             "STRESSRIG_EMU_DIR": str(BOARD_DIR),
             "STRESSRIG_EMU_PLANT_HEAP": str(PLANT_HEAP_BYTES),
             "STRESSRIG_EMU_HOLD_AT_US": str(self.hold_at_us),
+            "STRESSRIG_EMU_STDIN_NONBLOCKING": "1",  # see BoardProcess.start
         }
 
 
@@ -113,15 +115,22 @@ class BoardProcess:
         self.generation = 0
         self.eof = False  # its stdout has ended (it is exiting): nothing more to wait for
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stdin_w: int | None = None  # the write end of the board's stdin pipe
 
     def start(self) -> None:
         env = dict(os.environ)
         env.update(self.settings.env())
         heap = heap_bytes(self.settings.heap) + PLANT_HEAP_BYTES
+        # the board's end of its stdin does not block: it reads what is there in one call
+        # (a blocking MicroPython readinto waits until its buffer is full, so it read one
+        # byte per poll: two system calls a byte)
+        board_end, self._stdin_w = os.pipe()
+        os.set_blocking(board_end, False)
+        os.set_blocking(self._stdin_w, False)
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [micropython_executable(), "-X", f"heapsize={heap}", str(BOARD_DIR / "main.py")],
-                stdin=subprocess.PIPE,
+                stdin=board_end,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 cwd=str(ROOT),
@@ -133,9 +142,9 @@ class BoardProcess:
                 # would see a reboot that never happened on a real board)
                 start_new_session=True,
             )
-        assert self._proc.stdout is not None and self._proc.stdin is not None
+        os.close(board_end)
+        assert self._proc.stdout is not None
         os.set_blocking(self._proc.stdout.fileno(), False)
-        os.set_blocking(self._proc.stdin.fileno(), False)
         self.generation += 1
         self.eof = False
         # a hold set at start is for the first boot; a restarted board runs freely
@@ -149,12 +158,13 @@ class BoardProcess:
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
         p.wait()
-        for s in (p.stdin, p.stdout):
-            if s is not None:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        if self._stdin_w is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._stdin_w)
+            self._stdin_w = None
+        if p.stdout is not None:
+            with contextlib.suppress(OSError):
+                p.stdout.close()
 
     def restart(self) -> None:
         self.kill()
@@ -175,8 +185,8 @@ class BoardProcess:
 
     @property
     def stdin_fd(self) -> int:
-        assert self._proc is not None and self._proc.stdin is not None
-        return self._proc.stdin.fileno()
+        assert self._proc is not None and self._stdin_w is not None
+        return self._stdin_w
 
     def read(self, size: int) -> bytes | None:
         """Board output: up to `size` bytes, b"" at the end (it exited), None when none yet."""
