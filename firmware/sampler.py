@@ -173,21 +173,19 @@ class Sampler:
             self.fbg_polled = now
             if self.fbg.poll(self.dc.t30) and d >= -(p >> 2):
                 self._advance(FBG, now)
-                if (p >> 4) <= d <= p:
+                if 0 < d <= p and clock.ticks_diff(now, prev) <= d:
                     # the interrogator sweeps on its own clock, later in each period than
                     # this stream's grid: follow its phase, as for the HX711, instead of
                     # polling for it every 1/16 period (160 loop passes per device second at
-                    # 10 Hz, now 10). The line came after the previous poll and by the
-                    # re-poll scheduled after it, so its next one is there a period after
-                    # that re-poll. (Following `now` moved the grid later by each pass's
-                    # latency in taking the line, until the next line came over p/4 early
-                    # and was skipped: 121 of 997 lines on the rp2 VM. Following the
-                    # previous poll came a re-poll early: two passes for every line.)
-                    if clock.ticks_diff(now, prev) > p:
-                        prev = now  # no recent poll: nothing better known than now
-                    else:
-                        prev = clock.ticks_add(prev, _repoll_us(p))
-                    self.next_due[FBG] = clock.ticks_add(prev, p)
+                    # 10 Hz, now 10), when a poll of this period found nothing: the line
+                    # came after it and by the re-poll after it, so the next one is there
+                    # by that re-poll + p. A line there at the first look of the period
+                    # (late only by the loop's own latency) keeps the grid. (Following
+                    # `now` or an older poll moved the grid later by each pass's latency,
+                    # until lines were skipped: 121 of 997 on the rp2 VM, 10 % under the
+                    # emulator's rp2040 cost model, uncounted. Following the empty poll
+                    # itself came a re-poll early: two passes for every line.)
+                    self.next_due[FBG] = clock.ticks_add(prev, _repoll_us(p) + p)
                 self._fbg_record()
         for s in range(4):
             if not self.fitted[s]:
@@ -204,21 +202,20 @@ class Sampler:
                     ready = self.loadcell.ready()
                     if ready or d >= p:
                         self._advance(s, now)
-                        if ready and (p >> 4) <= d <= p:
+                        t = self.load_polled
+                        if ready and 0 < d <= p and clock.ticks_diff(now, t) <= d:
                             # the chip converts on its own clock, later in each period than
                             # this stream's grid: follow its phase instead of polling for it
-                            # every 1/16 period. It converted after the last check that found
-                            # nothing and by the re-poll scheduled after that check, so its
-                            # next word is there a period after that re-poll. (Following
-                            # `now` moved the grid later by each pass's latency: 775 load
-                            # records in 10 s at 80 SPS on the rp2 VM. Following the empty
-                            # check came a re-poll early: two loop passes for every reading.)
-                            t = self.load_polled
-                            if clock.ticks_diff(now, t) > p:
-                                t = now  # no recent check: nothing better known than now
-                            else:
-                                t = clock.ticks_add(t, _repoll_us(p))
-                            self.next_due[s] = clock.ticks_add(t, p)
+                            # every 1/16 period, when a check of this period found nothing: it
+                            # converted after that check and by the re-poll after it, so its
+                            # next word is there by that re-poll + p. A word there at the first
+                            # look of the period (late only by the loop's own latency) keeps
+                            # the grid. (Following `now` or an older check moved the grid
+                            # later by each pass's latency: 775 load records in 10 s at 80 SPS
+                            # on the rp2 VM, 6 % fewer records than conversions under the
+                            # emulator's rp2040 cost model, uncounted. Following the empty
+                            # check itself came a re-poll early: two passes for every reading.)
+                            self.next_due[s] = clock.ticks_add(t, _repoll_us(p) + p)
                         self._load()
                     else:
                         self.load_polled = now
