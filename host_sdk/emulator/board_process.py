@@ -121,28 +121,31 @@ class BoardProcess:
         env = dict(os.environ)
         env.update(self.settings.env())
         heap = heap_bytes(self.settings.heap) + PLANT_HEAP_BYTES
+        argv = [micropython_executable(), "-X", f"heapsize={heap}", str(BOARD_DIR / "main.py")]
         # the board's end of its stdin does not block: it reads what is there in one call
         # (a blocking MicroPython readinto waits until its buffer is full, so it read one
         # byte per poll: two system calls a byte)
         board_end, self._stdin_w = os.pipe()
         os.set_blocking(board_end, False)
         os.set_blocking(self._stdin_w, False)
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                [micropython_executable(), "-X", f"heapsize={heap}", str(BOARD_DIR / "main.py")],
-                stdin=board_end,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                cwd=str(ROOT),
-                env=env,
-                bufsize=0,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-                # its own session: a Ctrl-C in the terminal goes to the foreground process
-                # group; the board must not get it (MicroPython would stop, and the host
-                # would see a reboot that never happened on a real board)
-                start_new_session=True,
-            )
-        os.close(board_end)
+        try:
+            with open(self.log_path, "ab") as log:
+                self._proc = subprocess.Popen(
+                    argv,
+                    stdin=board_end,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    cwd=str(ROOT),
+                    env=env,
+                    bufsize=0,
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                    # its own session: a Ctrl-C in the terminal goes to the foreground process
+                    # group; the board must not get it (MicroPython would stop, and the host
+                    # would see a reboot that never happened on a real board)
+                    start_new_session=True,
+                )
+        finally:
+            os.close(board_end)  # the board has its own copy
         assert self._proc.stdout is not None
         os.set_blocking(self._proc.stdout.fileno(), False)
         self.generation += 1
