@@ -94,6 +94,7 @@ class Sampler:
         self.next_due = [now] * 4
         self.fbg_polled = now  # raw ticks of the last interrogator poll
         self.load_polled = now  # raw ticks of the last load-cell check that found no word
+        self.load_empty = False  # a check since the last word found none (load_polled valid)
         self.index = [0] * 4  # low 30 bits of the per-stream sample index
         self.index_ep = [0] * 4  # its top 2 bits
         self.frames = []
@@ -202,8 +203,7 @@ class Sampler:
                     ready = self.loadcell.ready()
                     if ready or d >= p:
                         self._advance(s, now)
-                        t = self.load_polled
-                        if ready and 0 < d <= p and clock.ticks_diff(now, t) <= d:
+                        if ready and d <= p and self.load_empty:
                             # the chip converts on its own clock, later in each period than
                             # this stream's grid: follow its phase instead of polling for it
                             # every 1/16 period, when a check of this period found nothing: it
@@ -214,11 +214,15 @@ class Sampler:
                             # later by each pass's latency: 775 load records in 10 s at 80 SPS
                             # on the rp2 VM, 6 % fewer records than conversions under the
                             # emulator's rp2040 cost model, uncounted. Following the empty
-                            # check itself came a re-poll early: two passes for every reading.)
-                            self.next_due[s] = clock.ticks_add(t, _repoll_us(p) + p)
+                            # check itself came a re-poll early: two passes for every reading.
+                            # An older check's time is no guide, and after 2**29 us not even
+                            # a valid tick: 268 s without load records at every wrap.)
+                            self.next_due[s] = clock.ticks_add(self.load_polled, _repoll_us(p) + p)
+                        self.load_empty = False
                         self._load()
                     else:
                         self.load_polled = now
+                        self.load_empty = True
             elif clock.ticks_diff(now, self.next_due[s]) >= 0:
                 if s == ELEC:
                     self._advance(s, now)
