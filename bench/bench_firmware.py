@@ -45,7 +45,8 @@ d["streams"] = {"load": {"rate_hz": 80.0, "enabled": True},
 app = App(d, hal)
 app.safety.watchdog_ms = 600000
 app.set_streaming(1)
-app.commands.apply(defs.CMD_CONSTANT, (0, 0.01, 0.0, 0.0, 0.0, 0.0))[1]()
+app.commands.apply(defs.CMD_CONSTANT, (0, 0.01, 0.0, 0.0, 0.0, 0))
+app.commands.after()  # what runs after the ACK: starts the waveform
 hal.freeze_adcs()
 for i in range(500):
     app.step()
@@ -105,7 +106,7 @@ def _run(code, paths, heapsize=None):
 
 
 def _smallest_heap_kb(tree):
-    lo, hi = 32, 160  # KiB: lo fails (assumed), hi must work
+    lo, hi = 32, 400  # KiB: lo fails (assumed), hi must work (64-bit objects: ~2x a Pico)
     if _run(HEAP, [tree], "%dk" % hi) is None:
         return None
     while hi - lo > 4:
