@@ -4,9 +4,9 @@ The launcher sends sensor faults (`{"loadcell": "glitch"}`, `{"clear": true}`, .
 world's clock commands (`{"hold_at_us": N}`, `{"release": true}`). The board looks at the
 channel every 20 ms of device time but at most once a millisecond of wall time, and at once
 while its clock waits at a barrier. (At speed max 20 ms of device time is about 10 us of
-wall time: a look that finds nothing costs a system call and an exception, and was a tenth
-of the board's time on the seed001 streams. The messages come from the wall-time side, so
-a millisecond of wall time is all the later they can act.)
+wall time: a look that finds nothing costs a system call and an exception; a sampling
+profile put about a tenth of the board's time there on the seed001 streams. The messages
+come from the wall-time side, so a millisecond of wall time is all the later they act.)
 """
 
 import json
