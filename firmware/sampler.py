@@ -175,17 +175,8 @@ class Sampler:
             if self.fbg.poll(self.dc.t30) and d >= -(p >> 2):
                 self._advance(FBG, now)
                 if 0 < d <= p and clock.ticks_diff(now, prev) <= d:
-                    # the interrogator sweeps on its own clock, later in each period than
-                    # this stream's grid: follow its phase, as for the HX711, instead of
-                    # polling for it every 1/16 period (160 loop passes per device second at
-                    # 10 Hz, now 10), when a poll of this period found nothing: the line
-                    # came after it and by the re-poll after it, so the next one is there
-                    # by that re-poll + p. A line there at the first look of the period
-                    # (late only by the loop's own latency) keeps the grid. (Following
-                    # `now` or an older poll moved the grid later by each pass's latency,
-                    # until lines were skipped: 121 of 997 on the rp2 VM, 10 % under the
-                    # emulator's rp2040 cost model, uncounted. Following the empty poll
-                    # itself came a re-poll early: two passes for every line.)
+                    # the interrogator sweeps on its own clock: follow its phase as for the
+                    # HX711 (below), from a poll of this period that found nothing
                     self.next_due[FBG] = clock.ticks_add(prev, _repoll_us(p) + p)
                 self._fbg_record()
         for s in range(4):
@@ -204,19 +195,14 @@ class Sampler:
                     if ready or d >= p:
                         self._advance(s, now)
                         if ready and d <= p and self.load_empty:
-                            # the chip converts on its own clock, later in each period than
-                            # this stream's grid: follow its phase instead of polling for it
-                            # every 1/16 period, when a check of this period found nothing: it
-                            # converted after that check and by the re-poll after it, so its
-                            # next word is there by that re-poll + p. A word there at the first
-                            # look of the period (late only by the loop's own latency) keeps
-                            # the grid. (Following `now` or an older check moved the grid
-                            # later by each pass's latency: 775 load records in 10 s at 80 SPS
-                            # on the rp2 VM, 6 % fewer records than conversions under the
-                            # emulator's rp2040 cost model, uncounted. Following the empty
-                            # check itself came a re-poll early: two passes for every reading.
-                            # An older check's time is no guide, and after 2**29 us not even
-                            # a valid tick: 268 s without load records at every wrap.)
+                            # the chip converts on its own clock, later in the period than
+                            # the grid: a check of this period found nothing, so it converted
+                            # after that check and by the re-poll after it; the next word is
+                            # there by that re-poll + p (one pass per reading, not a re-poll
+                            # every period). A word there at the first look keeps the grid:
+                            # following `now` or an older check moved it later by each pass's
+                            # latency, losing conversions uncounted (rp2 VM, cpu=rp2040), and
+                            # an old check's tick is invalid after 2**29 us.
                             self.next_due[s] = clock.ticks_add(self.load_polled, _repoll_us(p) + p)
                         self.load_empty = False
                         self._load()
