@@ -170,6 +170,7 @@ class Runner:
             adc_thermistor=parts["thermistor"]["adc"],
         )
         self.resets = 0
+        self.reset_ns: list[int] = []  # device time of each hard reset (the WDT's included)
         self.bytes_to_host = 0
         self.bytes_from_host = 0
         self.tail = b""  # the last bytes sent to the host (a traceback, a REPL prompt)
@@ -181,6 +182,7 @@ class Runner:
 
         def counted_reset(**kw: Any) -> None:
             self.resets += 1
+            self.reset_ns.append(int(self.mcu.clock.nanos))
             hard_reset(**kw)
 
         self.device.hard_reset = counted_reset  # type: ignore[method-assign]
@@ -261,6 +263,7 @@ class Runner:
             "hx711_read": list(self.hx711.read_ns),
             "newline": list(self.interrogator.newline_ns),
             "source": list(self.cell.changes),
+            "reset_ns": list(self.reset_ns),
             "to_device": list(self.host["delivered"]),
             "tail": self.tail.decode("latin-1"),
         }

@@ -547,8 +547,8 @@ def test_output_off_when_the_loop_raises(pico: PicoBench) -> None:
         [(e.t_s, e.code, e.cause) for e in rig.events[mark:]],
         pico.sim.log()["source"][-5:],
     )
-    resets = truth["resets"]
     n0 = len(pico.sim.log()["source"])
+    t_fault_ns = pico.sim.state()["t_ns"]
     pico.app_running = False
     rig.link.write(FAULT_BYTES)
     deadline = time.monotonic() + 300.0
@@ -556,12 +556,18 @@ def test_output_off_when_the_loop_raises(pico: PicoBench) -> None:
         assert time.monotonic() < deadline, "no traceback from the board"
         time.sleep(0.5)
     log = pico.sim.log()
-    truth = pico.sim.state()
-    assert truth["resets"] == resets, "the board reset instead (the WDT?): not the exception path"
-    assert not truth["cell"]["enable"] and truth["cell"]["current_a"] == 0.0
-    # the log records changes of the delivered current: the PWM back to zero (the enable
-    # pin dropping after that changes nothing more); the pin itself is checked above
+    # judged in device time from the runner's logs: at the REPL the core idles and the
+    # emulator jumps device time, so the hardware WDT (8 s) can reset the board before this
+    # host looks again; the current must have gone off before any such reset
     off = [c for c in log["source"][n0:] if c[4] == 0.0]
     assert off, log["source"][n0:]
+    resets = [t for t in log["reset_ns"] if t >= t_fault_ns]
+    assert not resets or off[0][0] < resets[0], (off[0], resets)
+    if not resets:  # the board still sits at the REPL: its enable pin is low
+        assert not pico.sim.state()["cell"]["enable"]
+    # the log records changes of the delivered current: the PWM back to zero; the enable
+    # pin is low then, or it drops with the next change (the pin alone changes no current)
+    after = [c for c in log["source"][n0:] if c[0] >= off[0][0]]
+    assert not any(c[4] for c in after), after
     tail = log["tail"]
     assert "Traceback" in tail and "OSError" in tail, tail[-400:]
