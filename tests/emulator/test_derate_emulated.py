@@ -8,14 +8,13 @@ readback shows the scaled current (ELEC_DERATED) and full current again after th
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from host_sdk.client import Block, Cutoffs, Rig
 from host_sdk.derate import derate_changes, estimator, set_derating
 from protocol import defs
+from tests.emulator.device_time import run_until
 
 SIGMA_N = 25.0 * 0.0002037  # the scenario's load-cell noise (counts x span)
 CURRENT_A = 2e-4
@@ -29,13 +28,6 @@ CREEP_RATE_MAX = CREEP_N / CREEP_TAU_S  # N/s at t = 0
 def _truth(t: np.ndarray, ramp: float, t0: float, t1: float) -> np.ndarray:
     """The plant's force (less its constant part) at device times t."""
     return -CREEP_N * np.log1p(t / CREEP_TAU_S) + ramp * (np.clip(t, t0, t1) - t0)
-
-
-def _until(rig: Rig, t_dev_s: float) -> None:
-    deadline = time.monotonic() + 120
-    while rig.device_time_s < t_dev_s:
-        assert time.monotonic() < deadline, "device time stopped"
-        time.sleep(0.01)
 
 
 def _ls_slopes(t: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
@@ -78,7 +70,7 @@ def test_derating_against_the_plants_force_ramp(sps: int, window_n: int) -> None
         t1 = t0 + 2.0 * est.full_s + 1.0
         rig.emulator.ramp_force(ramp, t0, t1)
         rig.emulator.release()
-        _until(rig, t1 + 3.0 * est.full_s + 0.5)
+        run_until(rig, t1 + 3.0 * est.full_s + 0.5)
         rig.stop()
         # the samples taken before the stop can still be on their way when its ACK is here
         assert rig.wait_data(rig.device_time_s, ["load", "elec"]), "the streams fell silent"

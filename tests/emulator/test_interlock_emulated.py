@@ -19,13 +19,6 @@ URL = "emu://nak50_pulsed?seed=5&load_sps=80&fbg_hz=1"
 STACK_M2 = 1.131e-4  # the scenario's 10 MPa on 1.131 cm²
 
 
-def _until(rig: Rig, t_dev_s: float) -> None:
-    deadline = time.monotonic() + 60
-    while rig.device_time_s < t_dev_s:
-        assert time.monotonic() < deadline, "device time stopped"
-        time.sleep(0.01)
-
-
 def _held_at(rig: Rig, t_dev_s: float) -> float:
     """Wait until the emulated board stands at a hold at `t_dev_s`: its STATUS, answered at
     the frozen time, stops moving close to it. Returns the board's device time there."""

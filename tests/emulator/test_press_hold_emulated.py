@@ -16,7 +16,6 @@ within a few steps' worth, over the whole lithiation."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from boards.emulated.plant import Plant
 from host_sdk.calibration import LoadCellCalibration
 from host_sdk.client import Block, Cutoffs, Rig
 from host_sdk.press_hold import press_hold_changes, press_positions, set_press_hold
+from tests.emulator.device_time import run_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = json.loads((ROOT / "boards/emulated/scenarios/gain_solid_state.json").read_text())
@@ -37,16 +37,6 @@ Q_END = SCENARIO["pressure"]["q_end_c"]
 CURRENT_A = -2e-3  # lithiation of the anode: insertion, negative current
 Q_STOP = 0.85
 SETPOINT = 12.0
-
-
-def _until(rig: Rig, t_dev_s: float) -> None:
-    # no wall-clock limit on a busy machine: only a stall of the device clock fails
-    last = (rig.device_time_s, time.monotonic())
-    while rig.device_time_s < t_dev_s:
-        time.sleep(0.05)
-        if rig.device_time_s != last[0]:
-            last = (rig.device_time_s, time.monotonic())
-        assert time.monotonic() - last[1] < 120, "device time stopped"
 
 
 @pytest.mark.parametrize("sps", [80, 10])
@@ -68,7 +58,7 @@ def test_pressure_held_through_a_lithiation(sps: int) -> None:
         cut = Cutoffs(v_max_v=4.3, max_duration_s=duration)
         rig.constant_current(current_a=CURRENT_A, cutoffs=cut)
         t_end = rig.device_time_s + duration + 2.0
-        _until(rig, t_end)
+        run_until(rig, t_end)
         ch = press_hold_changes(rig, mark)
         assert [c.what for c in ch] == ["started"], ch  # no runaway, no latched stop
         ws = next(e for e in rig.events[mark:] if e.name == "waveform_start")

@@ -8,25 +8,14 @@ overwritten or skipped, and nothing counted them."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from host_sdk.client import Block, Rig
+from tests.emulator.device_time import run_until
 
 SPAN_S = 10.0  # device seconds compared, after 2 s of settling
 RATES = {"load": 80.0, "fbg": 100.0}  # the nak50_pulsed parts' own rates
-
-
-def _until(rig: Rig, t_dev_s: float) -> None:
-    """Until the board's clock passes t_dev_s; no wall-clock limit, only a stall fails."""
-    last, moved = rig.device_time_s, time.monotonic()
-    while rig.device_time_s < t_dev_s:
-        time.sleep(0.02)
-        if rig.device_time_s != last:
-            last, moved = rig.device_time_s, time.monotonic()
-        assert time.monotonic() - moved < 60, "device time stopped"
 
 
 @pytest.mark.parametrize("cpu", ["ideal", "rp2040"])
@@ -40,7 +29,7 @@ def test_every_conversion_and_line_is_recorded(cpu: str) -> None:
         rig.on_block(blocks.append)
         rig.set_streaming(True)
         t0 = rig.device_time_s + 2.0
-        _until(rig, t0 + SPAN_S)
+        run_until(rig, t0 + SPAN_S)
         assert rig.wait_data(t0 + SPAN_S, list(RATES)), "the streams fell silent"
         assert not any(rig.lost_samples.values())
         for name, hz in RATES.items():
@@ -68,7 +57,7 @@ def test_no_load_gap_across_the_tick_wrap() -> None:
         rig.configure_stream("temp", rate_hz=1.0)
         rig.set_streaming(True)
         end_s = 2.5 * (1 << 30) / 1e6  # past two wraps
-        _until(rig, end_s)
+        run_until(rig, end_s)
         assert rig.wait_data(end_s, ["load"]), "the load stream fell silent"
         t = np.concatenate([b.t_s for b in blocks if b.stream == "load"])
         t = t[(t >= 10.0) & (t < end_s)]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from host_sdk.emulator import start_emulator
 from host_sdk.emulator.scenarios import deep_merge
 from host_sdk.strain_rate import set_strain_rate_derating, ue_per_s
 from protocol import defs
+from tests.emulator.device_time import run_until
 
 SCEN = Path(__file__).resolve().parents[2] / "boards" / "emulated" / "scenarios"
 OVERRIDES = {"fbg": {"strain_per_gradient": 1e-3}}
@@ -45,13 +45,6 @@ def _ls_slopes(t: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
     w = k / (k @ k)
     per = float(np.median(np.diff(t)))
     return np.convolve(x, w[::-1], mode="valid") / per
-
-
-def _until(rig: Rig, t_dev_s: float) -> None:
-    deadline = time.monotonic() + 120
-    while rig.device_time_s < t_dev_s:
-        assert time.monotonic() < deadline, "device time stopped"
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +62,7 @@ def run() -> dict[str, Any]:
             rig.configure_stream("elec", rate_hz=100)
             rig.configure_stream("fbg", rate_hz=100)
             rig.set_streaming(True)
-            _until(rig, rig.device_time_s + 0.5)
+            run_until(rig, rig.device_time_s + 0.5)
             fb = json.loads((SCEN / "naion_fbg_pouch.json").read_text())["fbg"]
             lam = [float(g["lambda0_nm"]) for g in fb["gratings"]]
             pm = lam[0] * (1.0 - float(fb["p_e"])) * 1e-3
@@ -87,12 +80,12 @@ def run() -> dict[str, Any]:
             )
             # the estimator's window fills after arming (16 readings): let it, so the board
             # judges every reading of the step as the offline estimator below does
-            _until(rig, rig.device_time_s + 0.5)
+            run_until(rig, rig.device_time_s + 0.5)
             mark = rig.event_mark()
             rig.constant_current(current_a=CURRENT_A, cutoffs=Cutoffs(max_duration_s=ON_S))
             end = rig.wait_event((defs.EV_WAVEFORM_END,), after=mark, timeout_s=300)
             assert end is not None
-            _until(rig, end.t_s + 0.5)
+            run_until(rig, end.t_s + 0.5)
             assert rig.wait_data(end.t_s + 0.5, ["fbg", "elec"]), "the streams fell silent"
             rig.set_streaming(False)
             events = list(rig.events[mark:])
