@@ -125,7 +125,7 @@ if PRESS:  # imported only then: the host's tools read DEFINITION on CPython
 
     fit_press(DEFINITION, PRESS)
 
-WDT_TIMEOUT_MS = 8000  # rp2 maximum 8388 ms; the loop feeds it at least every second
+WDT_TIMEOUT_MS = 8000  # as on the Pico (rp2 allows at most 8388 ms); the loop feeds it every second
 REPL_ONCE_FILE = "/repl_once"  # main.py: stay in the REPL once (after ENTER_REPL)
 
 
