@@ -110,8 +110,14 @@ def test_a_stall_holds_bytes_and_loses_none() -> None:
             assert emu.held_bytes <= BACKLOG_LIMIT
             emu.clear_faults()
             rig.set_streaming(False)
-            sent = {rig.stream_name(sid): n for sid, n in led.sent_samples().items() if n}
-            assert got == sent
+
+            def sent() -> dict[str, int]:
+                return {rig.stream_name(sid): n for sid, n in led.sent_samples().items() if n}
+
+            # the last frames (the stall's backlog, the flush at streaming off) can still be
+            # on their way to the SDK when the ACK of set_streaming is here
+            _wait(lambda: got == sent(), "every sample the board sent to reach the SDK")
+            assert got == sent()
             assert led.lost_samples() == {} and not any(rig.lost_samples.values())
 
 
