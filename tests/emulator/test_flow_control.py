@@ -42,6 +42,11 @@ def _wait(pred: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
         time.sleep(0.02)
 
 
+def _sent(rig: Rig, led: Any) -> dict[str, int]:
+    """Samples per stream name in every SAMPLES frame the board sent (the ledger's count)."""
+    return {rig.stream_name(sid): n for sid, n in led.sent_samples().items() if n}
+
+
 def _heartbeat_until(ser: serial.Serial, pred: Callable[[], bool], what: str) -> None:
     """A host that holds the port open, writes its heartbeats, and reads nothing."""
     deadline = time.monotonic() + 120.0
@@ -80,12 +85,9 @@ def test_a_host_that_stops_reading_loses_nothing() -> None:
             rig.set_streaming(False)
             assert emu.held_bytes <= BACKLOG_LIMIT
 
-            def sent() -> dict[str, int]:
-                return {rig.stream_name(sid): n for sid, n in led.sent_samples().items() if n}
-
             # the board flushes its last partial frames as streaming stops, after the ACK:
             # wait until the reader has handed on everything the board sent
-            _wait(lambda: got == sent(), "every sample the board sent")
+            _wait(lambda: got == _sent(rig, led), "every sample the board sent")
             assert led.lost_samples() == {}
             assert not any(rig.lost_samples.values()), rig.gaps  # not on the link, not on board
         assert led.bytes_flushed == 0
@@ -111,13 +113,10 @@ def test_a_stall_holds_bytes_and_loses_none() -> None:
             emu.clear_faults()
             rig.set_streaming(False)
 
-            def sent() -> dict[str, int]:
-                return {rig.stream_name(sid): n for sid, n in led.sent_samples().items() if n}
-
             # the last frames (the stall's backlog, the flush at streaming off) can still be
             # on their way to the SDK when the ACK of set_streaming is here
-            _wait(lambda: got == sent(), "every sample the board sent to reach the SDK")
-            assert got == sent()
+            _wait(lambda: got == _sent(rig, led), "every sample the board sent to reach the SDK")
+            assert got == _sent(rig, led)
             assert led.lost_samples() == {} and not any(rig.lost_samples.values())
 
 
