@@ -165,10 +165,24 @@ class VirtualClock:
 
     def _pace_to(self, target, wake_on_input):
         """Move device time to `target` no faster than the pace; True when host input cut
-        the wait short (device time is then where the input arrived)."""
-        if not self.num:
-            self._move(target)
-            return False
+        the wait short (device time is then where the input arrived). (Split in three so
+        that each frame fits MicroPython's C stack: a bigger one is taken from the heap at
+        every pass of the firmware's loop.)"""
+        if self.num:
+            ahead = self._ahead_us(target)
+            if ahead >= _MIN_WAIT_US:
+                io = self.io
+                if wake_on_input and io is not None:
+                    if io.wait_us(ahead):
+                        self._move_to_input(target)
+                        return True
+                else:
+                    time.sleep_us(ahead)
+        self._move(target)
+        return False
+
+    def _ahead_us(self, target):
+        """Wall microseconds until device time `target` is due at the pace."""
         num = self.num
         den = self.den
         w = wall_us()
@@ -178,20 +192,14 @@ class VirtualClock:
             self.base_t = self.t
             self.base_wall = w
             due = w + (target - self.t) * den // num
-        ahead = due - w
-        if ahead >= _MIN_WAIT_US:
-            io = self.io
-            if wake_on_input and io is not None:
-                if io.wait_us(ahead):
-                    t_in = self.base_t + (wall_us() - self.base_wall) * num // den
-                    if t_in < self.t:
-                        t_in = self.t
-                    self._move(t_in if t_in < target else target)
-                    return True
-            else:
-                time.sleep_us(ahead)
-        self._move(target)
-        return False
+        return due - w
+
+    def _move_to_input(self, target):
+        """Host input arrived while waiting for `target`: device time to where it came."""
+        t_in = self.base_t + (wall_us() - self.base_wall) * self.num // self.den
+        if t_in < self.t:
+            t_in = self.t
+        self._move(t_in if t_in < target else target)
 
     # ---- barriers --------------------------------------------------------------------
     def _set_limit(self):

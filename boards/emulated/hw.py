@@ -47,8 +47,9 @@ def _unlock():
 
 
 def _relock(n):
-    for _ in range(n):
+    while n > 0:  # (a for over range(n) made a range object per call)
         micropython.heap_lock()
+        n -= 1
 
 
 # ---- the hardware around the plant ------------------------------------------------------
@@ -227,22 +228,25 @@ class Hardware:
     # -- the load cell (bridge counts at a conversion) --
     def load_counts(self, k_conv=0, t_conv_us=0):
         """Bridge counts of conversion number k_conv, finished at device time t_conv_us."""
+        # no try/finally: it would not leave this frame room on MicroPython's C stack (it runs
+        # at every conversion), and an exception from the plant ends the board anyway
         n = _unlock()
-        try:
-            self.now()
-            p = self.plant
-            f = p.force_n(t_conv_us * 1e-6)
-            c = self.lc_tare + f / self.lc_span + self.lc_noise * gauss_at(self.seed, 5, k_conv)
-            if self.lc_tc:
-                c += self.lc_tc * (p.temperature_c() - p.ambient_c())
-            counts = int(c)
-        finally:
-            _relock(n)
+        counts = self._bridge_counts(k_conv, t_conv_us)
+        _relock(n)
         if counts > 0x7FFFFF:
             counts = 0x7FFFFF
         if counts < -0x800000:
             counts = -0x800000
         return counts & 0xFFFFFF
+
+    def _bridge_counts(self, k_conv, t_conv_us):
+        self.now()
+        p = self.plant
+        c = self.lc_tare + p.force_n(t_conv_us * 1e-6) / self.lc_span
+        c += self.lc_noise * gauss_at(self.seed, 5, k_conv)
+        if self.lc_tc:
+            c += self.lc_tc * (p.temperature_c() - p.ambient_c())
+        return int(c)
 
     # -- the FBG interrogator line --
     def fbg_line(self, seq, out, t_sweep_us=0):

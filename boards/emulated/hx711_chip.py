@@ -48,21 +48,33 @@ class HX711Chip:
         t_conv = self.next_us
         self.next_us = t_conv + self.period_us
         faults = self.hw.faults
-        if faults.get("loadcell") == "not_ready":
-            return
-        n = _unlock()  # the chip is not the board: its work may allocate
-        try:
+        if faults:  # a sensor fault is set (control channel): rare
+            w = self._faulted(t_conv, faults)
+            if w < 0:
+                return
+        else:  # (load_counts lifts the firmware's heap lock itself)
             w = self.hw.load_counts(t_conv // self.period_us, t_conv)
-            g = faults.get("loadcell_glitch_rate")
-            if faults.get("loadcell") == "glitch" or (g and self.rng.uniform() < float(g)):
-                w = 0xFFFFFF
-        finally:
-            _relock(n)
         self.conversions += 1
         if self.sm is not None:
             self.sm.push(w)
         else:
             self.ready_word = w  # a newer conversion overwrites one nobody read
+
+    def _faulted(self, t_conv, faults):
+        """The conversion's word under the control channel's faults; -1: none (not ready).
+        Apart from fire(): its frame would not fit MicroPython's C stack, and fire() runs at
+        every conversion."""
+        if faults.get("loadcell") == "not_ready":
+            return -1
+        w = self.hw.load_counts(t_conv // self.period_us, t_conv)
+        n = _unlock()  # the chip is not the board: its glitch draw allocates a float
+        try:
+            g = faults.get("loadcell_glitch_rate")
+            if faults.get("loadcell") == "glitch" or (g and self.rng.uniform() < float(g)):
+                w = 0xFFFFFF
+        finally:
+            _relock(n)
+        return w
 
     # bit-bang side: DOUT and PD_SCK
     def dout(self):

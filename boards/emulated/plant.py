@@ -283,14 +283,19 @@ class Plant:
         return self.q_sign * self.charge_c / self.q_end
 
     def pressure_rise_pa(self, q):
-        ph = self.p_phases
+        ph = self.p_phases  # (q0, q1, p_at_q0, rate)
         if not ph or q <= ph[0][0]:
             return 0.0
-        for p in ph:  # (q0, q1, p_at_q0, rate)
-            if q <= p[1]:
-                return p[2] + p[3] * (q - p[0])
-        p = ph[-1]
-        return p[2] + p[3] * (p[1] - p[0])
+        # the phase holding q (past the last: its end); an index, not a for loop, keeps the
+        # frame on the C stack (a for's iterator takes four slots of it)
+        i = 0
+        n = len(ph) - 1
+        while i < n and q > ph[i][1]:
+            i += 1
+        p = ph[i]
+        if q > p[1]:
+            q = p[1]
+        return p[2] + p[3] * (q - p[0])
 
     def pressure_pa(self, t_s=None):
         """Stack pressure; `t_s` evaluates the creep at another (nearby) device time."""
