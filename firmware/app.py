@@ -221,12 +221,37 @@ class App:
             self.collect()
 
     # ---- the loop ------------------------------------------------------------------
+    # One pass is split into methods of a few locals each: MicroPython gives a function
+    # whose locals and value stack exceed 11 words its frame from the heap at every call (a
+    # search of the allocation table, and garbage that brings the next collection closer),
+    # on a Pico as on the unix port. tests/firmware/test_hot_frames.py keeps them small.
     def step(self):
         """One loop iteration; False once the application should leave."""
-        clock = self.clock
         if self.wdt is not None:
             self.wdt.feed()
         now = self.dc.update()
+        self._link_in()
+        if not self.running:
+            return self._leave()
+        if self.waveform.running:
+            now = self._edges_first(now)
+        due = self.sampler.poll(now)
+        # the output as this pass's readings saw it: a cutoff, the interlock or the derating
+        # may switch it off below, and the safety checks must still judge a reading taken
+        # with current flowing as such (a voltage past the window latches even when the
+        # same reading also ended the step on its cutoff)
+        output_on = self.source.on
+        if self.vguard.active:
+            self._guard_reading(now, output_on)
+        if self.waveform.running:
+            now = self._edge_during_sampling(now)
+        self._judge(now, output_on)
+        if self.clock.ticks_diff(now, self.next_status) >= 0:
+            self._status_due(now)
+        self._sleep(now, due)
+        return True
+
+    def _link_in(self):
         link = self.link
         link.pump()
         link.poll_commands(self._handle)
@@ -237,12 +262,13 @@ class App:
                 "the host speaks protocol version %d; this board speaks protocol version %d"
                 % (self.foreign_seen, defs.PROTOCOL_VERSION),
             )
-        if not self.running:
-            return self._leave()
-        smp = self.sampler
+
+    def _edges_first(self, now):
+        """A running waveform, before sampling: the watchdog, then the edges."""
+        clock = self.clock
         wfm = self.waveform
         safety = self.safety
-        if wfm.running and not safety.latched and safety.watchdog_fired(clock, now):
+        if not safety.latched and safety.watchdog_fired(clock, now):
             # before sampling: the loop woke at the watchdog's deadline, and this pass's
             # sampling (up to ~8 ms on a Pico) would make the latch that much late
             self.latch(defs.CAUSE_WATCHDOG)
@@ -256,76 +282,86 @@ class App:
                 d = clock.ticks_diff(t, now)
                 # (not longer than half the shortest sample period: at 1 kHz elec the
                 # 3 ms wait skipped samples at every edge on the emulated board)
-                if 0 < d <= EDGE_GUARD_US and d < smp.min_period_us() >> 1:
+                if 0 < d <= EDGE_GUARD_US and d < self.sampler.min_period_us() >> 1:
                     clock.sleep_us(d)
                     now = self.dc.update()
             wfm.tick(now, 0)
-        due = smp.poll(now)
-        # the output as this pass's readings saw it: a cutoff, the interlock or the derating
-        # may switch it off below, and the safety checks must still judge a reading taken
-        # with current flowing as such (a voltage past the window latches even when the
-        # same reading also ended the step on its cutoff)
-        output_on = self.source.on
+        return now
+
+    def _guard_reading(self, now, output_on):
+        """The voltage guard's reading between elec samples, when it is due."""
+        smp = self.sampler
         vg = self.vguard
-        if vg.active and not smp.fresh & 4 and vg.due(clock, now):
+        if not smp.fresh & 4 and vg.due(self.clock, now):
             vg.taken()
-            if wfm.running and output_on:
+            if self.waveform.running and output_on:
                 smp.read_elec(now)
-        if wfm.running:
-            # a phase boundary that fell during this pass's sampling (up to ~5 ms on a Pico
-            # when a frame is sealed and sent): switch now, not after the rest of the pass
-            t = wfm.next_tick(now)
-            if t is not None and clock.ticks_diff(clock.ticks_us(), t) >= 0:
-                now = self.dc.update()
-                wfm.tick(now, 0)
+
+    def _edge_during_sampling(self, now):
+        # a phase boundary that fell during this pass's sampling (up to ~5 ms on a Pico
+        # when a frame is sealed and sent): switch now, not after the rest of the pass
+        wfm = self.waveform
+        t = wfm.next_tick(now)
+        if t is not None and self.clock.ticks_diff(self.clock.ticks_us(), t) >= 0:
+            now = self.dc.update()
+            wfm.tick(now, 0)
+        return now
+
+    def _judge(self, now, output_on):
+        """The closed loops, the waveform's cutoffs and the safety checks on this pass's
+        fresh readings."""
+        smp = self.sampler
+        wfm = self.waveform
         fresh = smp.fresh
-        il = self.interlock
-        if il is not None:
-            il.step(wfm, now, smp)
-        dr = self.derate
-        if dr is not None:
-            dr.step(wfm, smp)
-        ph = self.press_hold
-        if ph is not None:
-            ph.step(self, now, smp)
+        if self.interlock is not None:
+            self.interlock.step(wfm, now, smp)
+        if self.derate is not None:
+            self.derate.step(wfm, smp)
+        if self.press_hold is not None:
+            self.press_hold.step(self, now, smp)
         if fresh & 2 and wfm.running:
             wfm.fbg_tick(now)  # an adaptive rest's strain criterion (issue 14)
         if wfm.running and fresh & 4:
             wfm.tick(now, 4)  # charge and voltage limits on the fresh elec reading
-        cause = safety.check(clock, now, smp, output_on, wfm.running)
-        if safety.new_sensor_fault >= 0:
-            s = safety.new_sensor_fault
-            safety.new_sensor_fault = -1
-            raw = smp.load_counts if s == 0 else smp.temp_raw
-            self.event(defs.EV_SENSOR_FAULT, defs.CAUSE_SENSOR_FAULT, s, raw)
-        if cause and not safety.latched:
-            self.latch(cause)
-        elif cause and self.source.on:
-            self.source.off()
+        self._safety(now, output_on)
         if fresh & 4:
             if not (wfm.running and self.source.on):
-                vg.idle()
+                self.vguard.idle()
             elif smp.period_us[2] > GUARD_MIN_US:  # a faster stream needs no guard readings
                 self._plan_guard(now, smp)
         smp.fresh = 0
+
+    def _safety(self, now, output_on):
+        cause = self.safety.check(self.clock, now, self.sampler, output_on, self.waveform.running)
+        if self.safety.new_sensor_fault >= 0:
+            self._sensor_event()
+        if cause and not self.safety.latched:
+            self.latch(cause)
+        elif cause and self.source.on:
+            self.source.off()
+
+    def _sensor_event(self):
+        safety = self.safety
+        s = safety.new_sensor_fault
+        safety.new_sensor_fault = -1
+        raw = self.sampler.load_counts if s == 0 else self.sampler.temp_raw
+        self.event(defs.EV_SENSOR_FAULT, defs.CAUSE_SENSOR_FAULT, s, raw)
+
+    def _status_due(self, now):
+        clock = self.clock
+        self.next_status = clock.ticks_add(self.next_status, STATUS_PERIOD_US)
         if clock.ticks_diff(now, self.next_status) >= 0:
-            self.next_status = clock.ticks_add(self.next_status, STATUS_PERIOD_US)
-            if clock.ticks_diff(now, self.next_status) >= 0:
-                self.next_status = clock.ticks_add(now, STATUS_PERIOD_US)
-            self.send_status()
-        # sleep until the next deadline (the link wakes the loop early when a command
-        # arrives, where the HAL can): no periodic wake-ups when nothing is due
+            self.next_status = clock.ticks_add(now, STATUS_PERIOD_US)
+        self.send_status()
+
+    def _sleep(self, now, due):
+        """Sleep until the next deadline (the link wakes the loop early when a command
+        arrives, where the HAL can): no periodic wake-ups when nothing is due."""
+        clock = self.clock
         wait = clock.ticks_diff(due, now)
-        t = wfm.next_tick(now) if wfm.running else None
-        if t is not None:
-            d = clock.ticks_diff(t, now)
-            if d < wait:
-                wait = d
-            # the watchdog is a deadline too: a silent host is latched on time, not at the
-            # next sample
-            d = safety.watchdog_wait_us(clock, now)
-            if d < wait:
-                wait = d
+        if self.waveform.running:
+            wait = self._waveform_wait(now, wait)
+        vg = self.vguard
         if vg.active:
             d = clock.ticks_diff(vg.due_at, now)
             if d < wait:
@@ -333,14 +369,26 @@ class App:
         d = clock.ticks_diff(self.next_status, now)
         if d < wait:
             wait = d
-        if link.busy() and wait > _LINK_RETRY_US:
+        if self.link.busy() and wait > _LINK_RETRY_US:
             wait = _LINK_RETRY_US
         if wait > self.max_sleep_us:
             wait = self.max_sleep_us
         self._gc_check(now, wait)
         if wait > 0:
             self._wait(wait)
-        return True
+
+    def _waveform_wait(self, now, wait):
+        t = self.waveform.next_tick(now)
+        if t is not None:
+            d = self.clock.ticks_diff(t, now)
+            if d < wait:
+                wait = d
+            # the watchdog is a deadline too: a silent host is latched on time, not at the
+            # next sample
+            d = self.safety.watchdog_wait_us(self.clock, now)
+            if d < wait:
+                wait = d
+        return wait
 
     def _plan_guard(self, now, smp):
         """The voltage guard's next reading: towards the nearer of the waveform's cutoff

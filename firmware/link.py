@@ -74,21 +74,30 @@ class Link:
     def poll_commands(self, handler):
         """Feed what the link holds into the frame reader; call handler(reader) per frame.
         Returns the number of command frames handled."""
+        handled = 0
+        while True:
+            k = self.io.readinto(self.rx_chunk)
+            if not k:
+                return handled
+            handled += self._feed(k, handler)
+
+    def _feed(self, k, handler):
+        # apart from poll_commands, which runs at every pass and mostly finds nothing: one
+        # frame of both would not fit MicroPython's C stack (see firmware/app.py)
         chunk = self.rx_chunk
         reader = self.reader
         handled = 0
-        while True:
-            k = self.io.readinto(chunk)
-            if not k:
-                return handled
-            for i in range(k):
-                if reader.feed_byte(chunk[i]):
-                    while True:
-                        if reader.msg_type == defs.MSG_COMMAND:
-                            handler(reader)
-                            handled += 1
-                        if not reader.consume():
-                            break
+        i = 0
+        while i < k:
+            if reader.feed_byte(chunk[i]):
+                while True:
+                    if reader.msg_type == defs.MSG_COMMAND:
+                        handler(reader)
+                        handled += 1
+                    if not reader.consume():
+                        break
+            i += 1
+        return handled
 
     # ---- send -----------------------------------------------------------------------
     def flags(self):

@@ -74,44 +74,52 @@ class Safety:
         return left + 1 if left > 0 else 1
 
     def check(self, clock, now, smp, output_on, running):
-        """Return a latch cause (0 when all is well)."""
-        fresh = smp.fresh
-        if fresh & 4:  # ELEC
-            v = smp.v_raw
-            if output_on:
-                if v >= self.compliance_raw[1]:
-                    smp.elec_state |= defs.ELEC_COMPLIANCE
-                    return defs.CAUSE_COMPLIANCE
-                if v <= self.win_lo:
-                    return defs.CAUSE_V_MIN
-                if v >= self.win_hi:
-                    return defs.CAUSE_V_MAX
-                di = smp.i_raw - self.i_zero
-                if di > self.i_max_raw or -di > self.i_max_raw:
-                    return defs.CAUSE_OVER_CURRENT
-        if fresh & 1:  # LOAD
-            if smp.load_status & defs.LOAD_NOT_READY and smp.loadcell.missing:
-                if self._sensor(0, running):
-                    return defs.CAUSE_SENSOR_FAULT
-            else:
-                self.sensor_bad &= ~1
-                st = smp.load_status
-                if st & defs.LOAD_SATURATED:
-                    return defs.CAUSE_OVER_FORCE
-                c = smp.load_counts
-                if self.force_lo is not None and not (st & defs.LOAD_GLITCH):
-                    if c < self.force_lo or c > self.force_hi:
-                        return defs.CAUSE_OVER_FORCE
-        if fresh & 8:  # TEMP
-            if not smp.temp_ok:
-                if self._sensor(3, running):
-                    return defs.CAUSE_SENSOR_FAULT
-            else:
-                self.sensor_bad &= ~8
-                if smp.temp_mdegc > self.max_mdegc:
-                    return defs.CAUSE_OVER_TEMP
-        if running and self.watchdog_fired(clock, now):
-            return defs.CAUSE_WATCHDOG
+        """Return a latch cause (0 when all is well). (One method per stream: a frame this
+        big would come from MicroPython's heap at every pass, see firmware/app.py.)"""
+        c = 0
+        if smp.fresh & 4 and output_on:  # ELEC
+            c = self._elec(smp)
+        if not c and smp.fresh & 1:  # LOAD
+            c = self._load(smp, running)
+        if not c and smp.fresh & 8:  # TEMP
+            c = self._temp(smp, running)
+        if not c and running and self.watchdog_fired(clock, now):
+            c = defs.CAUSE_WATCHDOG
+        return c
+
+    def _elec(self, smp):
+        v = smp.v_raw
+        if v >= self.compliance_raw[1]:
+            smp.elec_state |= defs.ELEC_COMPLIANCE
+            return defs.CAUSE_COMPLIANCE
+        if v <= self.win_lo:
+            return defs.CAUSE_V_MIN
+        if v >= self.win_hi:
+            return defs.CAUSE_V_MAX
+        di = smp.i_raw - self.i_zero
+        if di > self.i_max_raw or -di > self.i_max_raw:
+            return defs.CAUSE_OVER_CURRENT
+        return 0
+
+    def _load(self, smp, running):
+        st = smp.load_status
+        if st & defs.LOAD_NOT_READY and smp.loadcell.missing:
+            return defs.CAUSE_SENSOR_FAULT if self._sensor(0, running) else 0
+        self.sensor_bad &= ~1
+        if st & defs.LOAD_SATURATED:
+            return defs.CAUSE_OVER_FORCE
+        c = smp.load_counts
+        if self.force_lo is not None and not (st & defs.LOAD_GLITCH):
+            if c < self.force_lo or c > self.force_hi:
+                return defs.CAUSE_OVER_FORCE
+        return 0
+
+    def _temp(self, smp, running):
+        if not smp.temp_ok:
+            return defs.CAUSE_SENSOR_FAULT if self._sensor(3, running) else 0
+        self.sensor_bad &= ~8
+        if smp.temp_mdegc > self.max_mdegc:
+            return defs.CAUSE_OVER_TEMP
         return 0
 
     def watchdog_fired(self, clock, now):

@@ -197,44 +197,53 @@ class Waveform:
             if self.total.due(self.clock, now):
                 self.stop(defs.CAUSE_DURATION)
             return
-        plan = self.plan
-        if elec_fresh:
-            smp = self.sampler
-            if self.on:
-                di = smp.i_raw - self.i_zero
-                if di < 0:
-                    di = -di
-                # carry the sub-100 us remainder: truncating each period (1250 us -> 12
-                # units) made the charge cutoff late by up to 100 us per reading
-                dt = smp.elec_dt_us + self.dt_rem
-                units = dt // 100
-                self.dt_rem = dt - units * 100
-                lo = self.q_lo + di * units
-                self.q_hi += lo >> _CARRY_BITS
-                self.q_lo = lo & _CARRY_MASK
-                if plan.charge_hi >= 0 and (
-                    self.q_hi > plan.charge_hi
-                    or (self.q_hi == plan.charge_hi and self.q_lo >= plan.charge_lo)
-                ):
-                    self.stop(defs.CAUSE_CHARGE)
-                    return
-            v = smp.v_raw
-            if plan.v_lo_raw is not None and v <= plan.v_lo_raw:
-                self.stop(defs.CAUSE_V_MIN)
-                return
-            if plan.v_hi_raw is not None and v >= plan.v_hi_raw:
-                self.stop(defs.CAUSE_V_MAX)
-                return
-            st = plan.settle
-            if st is not None and not self.on and st.update(v, now):
-                st.settled(self, now)  # ends the rest: the next pulse, or the end
-                if not self.running:
-                    return
+        if elec_fresh and self._on_elec(now):
+            return
         if self.total.due(self.clock, now):
             self.stop(defs.CAUSE_DURATION)
             return
         while self.running and self.phase.due(self.clock, now):
             self._next_phase(now)
+
+    def _on_elec(self, now):
+        """A fresh elec reading: the charge and voltage cutoffs, an adaptive rest. True when
+        it ended the step. (Apart from tick(): one frame of both would come from
+        MicroPython's heap at every pass, see firmware/app.py.)"""
+        smp = self.sampler
+        plan = self.plan
+        if self.on and self._charge(smp.i_raw, smp.elec_dt_us, plan):
+            self.stop(defs.CAUSE_CHARGE)
+            return True
+        v = smp.v_raw
+        if plan.v_lo_raw is not None and v <= plan.v_lo_raw:
+            self.stop(defs.CAUSE_V_MIN)
+            return True
+        if plan.v_hi_raw is not None and v >= plan.v_hi_raw:
+            self.stop(defs.CAUSE_V_MAX)
+            return True
+        st = plan.settle
+        if st is not None and not self.on and st.update(v, now):
+            st.settled(self, now)  # ends the rest: the next pulse, or the end
+            return not self.running
+        return False
+
+    def _charge(self, i_raw, dt_us, plan):
+        """The charge of one reading added; True once the charge cutoff is reached."""
+        di = i_raw - self.i_zero
+        if di < 0:
+            di = -di
+        # carry the sub-100 us remainder: truncating each period (1250 us -> 12 units) made
+        # the charge cutoff late by up to 100 us per reading
+        dt = dt_us + self.dt_rem
+        self.dt_rem = dt % 100
+        lo = self.q_lo + di * (dt // 100)
+        self.q_hi += lo >> _CARRY_BITS
+        self.q_lo = lo & _CARRY_MASK
+        if plan.charge_hi < 0:
+            return False
+        return self.q_hi > plan.charge_hi or (
+            self.q_hi == plan.charge_hi and self.q_lo >= plan.charge_lo
+        )
 
     def fbg_tick(self, now):
         """A fresh FBG reading (the app loop): an adaptive rest's strain criterion judges it
