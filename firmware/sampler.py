@@ -309,17 +309,16 @@ class Sampler:
             self._rotate(s)
 
     def _load(self):
-        lc = self.loadcell
-        counts = lc.read()
-        st = lc.status
-        self.load_counts = counts
-        self.load_status = st
+        self.load_counts = self.loadcell.read()
+        self.load_status = self.loadcell.status
         self.fresh |= 1 << LOAD
         fr = self._slot(LOAD)
         if fr is None:
             return
         off = fr.record_offset()
-        struct.pack_into(_LOAD_FMT, fr.buf, off, self.dc.t30, counts, st)
+        struct.pack_into(
+            _LOAD_FMT, fr.buf, off, self.dc.t30, self.load_counts, self.load_status
+        )
         fr.buf[off + 3] |= self.dc.ep6
         self._added(LOAD, fr)
 
@@ -431,19 +430,22 @@ class Sampler:
 
     def pump(self, now):
         """Retry refused frames; seal frames older than max_latency_us."""
-        clock = self.hal.clock
-        for s in range(4):
-            pair = self.frames[s]
-            if pair is None:
-                continue
-            if self.pending[s]:
-                other = pair[1 - self.active[s]]
-                if self._send(s, other) != REFUSED:
-                    self.pending[s] = False
-                    other.count = 0
-            fr = pair[self.active[s]]
-            if fr.count and clock.ticks_diff(now, self.first_tick[s]) >= self.max_latency_us:
-                self._rotate(s)
+        s = 0
+        while s < 4:  # (no range iterator: a frame small enough for MicroPython's C stack)
+            if self.frames[s] is not None:
+                self._pump(s, now)
+            s += 1
+
+    def _pump(self, s, now):
+        pair = self.frames[s]
+        if self.pending[s]:
+            other = pair[1 - self.active[s]]
+            if self._send(s, other) != REFUSED:
+                self.pending[s] = False
+                other.count = 0
+        fr = pair[self.active[s]]
+        if fr.count and self.hal.clock.ticks_diff(now, self.first_tick[s]) >= self.max_latency_us:
+            self._rotate(s)
 
     def flush_all(self):
         """Send what the streams hold; a stream whose last frame did not tell all its drops
