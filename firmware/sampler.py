@@ -29,6 +29,7 @@ _M30 = const(0x3FFFFFFF)  # counters wrap here: a small int on every port
 _WAIT_POLL_US = const(500)  # re-poll a due self-paced part (HX711, interrogator) after this
 _IDLE_US = const(1000000)  # longest wait when nothing is due sooner
 _FLUSH_WAIT_US = const(20000)  # streaming off: how long the last frames may wait for the link
+_FBG_MAX_LINES = const(8)  # interrogator lines taken in one pass (its driver queues 8)
 
 
 def _repoll_us(period_us):
@@ -168,13 +169,27 @@ class Sampler:
         if self.fbg_self_paced:
             # lines arrive at the interrogator's pace: take one if it is at most a quarter
             # period early (jitter), so a stream at the interrogator's rate loses none
+            fbg = self.fbg
             p = self.period_us[FBG]
-            d = clock.ticks_diff(now, self.next_due[FBG])
             prev = self.fbg_polled  # each poll drains the UART: a line found now came later
             self.fbg_polled = now
-            if self.fbg.poll(self.dc.t30) and d >= -(p >> 2):
-                self._advance(FBG, now)
-                if 0 < d <= p and clock.ticks_diff(now, prev) <= d:
+            n = 0
+            while n < _FBG_MAX_LINES and fbg.poll(self.dc.t30):
+                n += 1
+                d = clock.ticks_diff(now, self.next_due[FBG])
+                if d < -(p >> 2):
+                    continue
+                if fbg.backlog:
+                    # a newer line came by this poll too (the loop was late by a line period
+                    # or more): this one is its slot's, recorded now. Only the newest line
+                    # says whether slots passed without a line: judged from `now`, an older
+                    # one counted the slot of the line after it as skipped and moved the
+                    # grid a period away from the lines (and that line went unrecorded)
+                    self.next_due[FBG] = clock.ticks_add(self.next_due[FBG], p)
+                    self._fbg_record()
+                    continue
+                self._advance(FBG, now, True)
+                if 0 < d <= p and n == 1 and clock.ticks_diff(now, prev) <= d:
                     # the interrogator sweeps on its own clock: follow its phase as for the
                     # HX711 (below), from a poll of this period that found nothing
                     self.next_due[FBG] = clock.ticks_add(prev, _repoll_us(p) + p)
@@ -235,14 +250,19 @@ class Sampler:
                     nd = d
         return nd
 
-    def _advance(self, s, now):
+    def _advance(self, s, now, keep_phase=False):
         clock = self.hal.clock
         p = self.period_us[s]
         nd = clock.ticks_add(self.next_due[s], p)
         late = -clock.ticks_diff(nd, now)
         if late >= p:  # the loop ran late: whole sample slots passed unsampled
-            self._skip(s, late // p)
-            nd = clock.ticks_add(now, p)
+            k = late // p
+            self._skip(s, k)
+            # keep_phase: a part that paces itself (the interrogator) came on the grid's
+            # phase, not at `now`: its next line is due by the slot after the skipped ones.
+            # From `now` (up to a period after the line) the next line came early and was
+            # dropped uncounted
+            nd = clock.ticks_add(nd, k * p) if keep_phase else clock.ticks_add(now, p)
         self.next_due[s] = nd
 
     def _skip(self, s, k):

@@ -11,9 +11,17 @@ longer than the buffer is dropped.
 
 Peaks are mapped to gratings by wavelength window: grating g is the first peak inside
 windows_fm[g] = (lo_fm, hi_fm). A grating with no peak in its window is reported as 0 fm
-with bit g set in `status` ("lost"). The set is timestamped with the `t_us` given to the
-`poll` call in which its newline arrived. Peaks are kept as 16-bit halves in `peaks`
-(array "H": the little-endian bytes of one i32 per grating); `peak_fm(g)` reads one.
+with bit g set in `status` ("lost"). Peaks are kept as 16-bit halves in `peaks` (array "H":
+the little-endian bytes of one i32 per grating); `peak_fm(g)` reads one.
+
+Every line is delivered, one per `poll` call, oldest first. A poll that finds its queue
+empty parses what the UART holds into it (up to `_QUEUE` lines: a loop that looked again
+only after a stall of several line periods gets each of the lines that came meanwhile, not
+just the newest); each further poll hands over the next queued line, without reading the
+UART. `backlog` says how many newer lines are still queued behind the one in `peaks` (the
+sampler uses it: such a line came at least one interrogator period before the newest).
+When more lines than `_QUEUE` came between two polls the oldest are overwritten and counted
+in `overrun`. The set is timestamped with the `t_us` given to the `poll` that delivered it.
 
 Parsing is bulk, in place, allocation-free: the UART is read in chunks, each chunk is
 copied into the line buffer with one kernel call, newlines are found with bytearray.find
@@ -29,6 +37,7 @@ from firmware.fastops import copy_bytes, halves, map_windows, parse_peaks, value
 
 _LINE_MAX = const(160)
 _CHUNK = const(64)
+_QUEUE = const(8)  # lines kept between two polls: 80 ms of a 100 Hz interrogator
 _NL = b"\n"
 
 
@@ -44,6 +53,14 @@ class FbgUart:
         self.t_us = 0
         self.lines = 0
         self.bad_lines = 0
+        # parsed lines not yet delivered: a ring of peak sets. Delivering one swaps its
+        # array with `peaks` (no copy, no allocation); the old `peaks` array becomes the slot
+        self._q = [array("H", [0] * (2 * self.n_gratings)) for _ in range(_QUEUE)]
+        self._qst = array("H", [0] * _QUEUE)
+        self._qi = 0  # the oldest queued line
+        self._qn = 0  # lines queued
+        self.backlog = 0  # lines queued behind the one delivered last (newer than it)
+        self.overrun = 0  # lines overwritten in the queue before delivery (wraps at 2**30)
         self._found = array("H", [0] * (2 * max_peaks))
         self._max_peaks = max_peaks
         self._line = bytearray(_LINE_MAX + _CHUNK)
@@ -55,8 +72,26 @@ class FbgUart:
         return value_at(self.peaks, g)
 
     def poll(self, t_us):
-        """Read what the UART holds; True when a new peak set is in `peaks`."""
-        got = False
+        """Deliver the oldest line not yet delivered into `peaks` and `status` (reading the
+        UART first when none is queued); True when there was one."""
+        if not self._qn:
+            self._read()
+            if not self._qn:
+                return False
+        i = self._qi
+        q = self._q
+        p = q[i]
+        q[i] = self.peaks
+        self.peaks = p
+        self.status = self._qst[i]
+        self._qi = i + 1 if i + 1 < _QUEUE else 0
+        self._qn -= 1
+        self.backlog = self._qn
+        self.t_us = t_us
+        return True
+
+    def _read(self):
+        """Parse what the UART held on entry into the queue."""
         uart = self.uart
         chunk = self._chunk
         line = self._line
@@ -86,11 +121,9 @@ class FbgUart:
                 if self._overflow:
                     self._overflow = False
                     self.bad_lines += 1
-                elif self._line_done(n):
-                    self.t_us = t_us
-                    got = True
+                else:
+                    self._line_done(n)
                 i = j + 1
-        return got
 
     def _line_done(self, n):
         line = self._line
@@ -105,6 +138,16 @@ class FbgUart:
         if npk < 0:
             self.bad_lines += 1
             return False
-        self.status = map_windows(self._found, npk, self.lo, self.hi, self.peaks, self.n_gratings)
-        self.lines += 1
+        qn = self._qn
+        if qn == _QUEUE:  # full: the oldest line gives way
+            i = self._qi
+            self._qi = i + 1 if i + 1 < _QUEUE else 0
+            qn -= 1
+            self.overrun = self.overrun + 1 if self.overrun < 0x3FFFFFFF else 0
+        k = self._qi + qn
+        if k >= _QUEUE:
+            k -= _QUEUE
+        self._qst[k] = map_windows(self._found, npk, self.lo, self.hi, self._q[k], self.n_gratings)
+        self._qn = qn + 1
+        self.lines = self.lines + 1 if self.lines < 0x3FFFFFFF else 0
         return True

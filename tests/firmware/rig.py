@@ -24,6 +24,7 @@ class Rig:
         link=None,
         definition=None,
         watchdog_ms=600000,
+        hal_setup=None,
     ):
         d = definition or fakehal.DEFINITION
         if rates is not None:
@@ -33,6 +34,8 @@ class Rig:
                 d["streams"][name] = {"rate_hz": r, "enabled": True}
         self.link = link if link is not None else fakehal.FakeLink(keep_samples)
         self.hal = fakehal.FakeHal(self.link)
+        if hal_setup is not None:  # fit other parts before the App sees the HAL
+            hal_setup(self.hal)
         self.app = App(d, self.hal, max_sleep_us)
         self.seq = 100
         self.ev = []
