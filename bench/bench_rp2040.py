@@ -7,24 +7,26 @@ interrogator lines/s on UART0, elec 100 Hz, temp 1 Hz) to the SDK over the USB C
 RP2040_BENCH_S (default 10) seconds of device time after 1 s of warm-up. A probe runs inside
 MicroPython: main.py is replaced by one that wraps the HAL clock's sleep_us (the loop's only
 idle point) to add up the time slept, and once per device second stores (device µs, µs slept,
-idle calls, and gc.mem_alloc(), gc.mem_free() only at the window's start and end and while
-not streaming: each is a ~9 ms heap scan) in a preallocated array. The loop's idle point is
-hal.link.wait (sleep until a deadline or host input) when the link has one, else
-hal.clock.sleep_us; both are wrapped. After the window the host sends CMD_ENTER_REPL; the
+idle calls, and gc.mem_alloc(), gc.mem_free() only at the snapshots just before and just after
+the window and while not streaming: each is a ~9 ms heap scan) in a preallocated array. The
+loop's idle point is hal.link.wait (sleep until a deadline or host input) when the link has
+one, else hal.clock.sleep_us; both are wrapped. After the window the host sends CMD_ENTER_REPL; the
 probe writes the array to /probe.txt first (the HAL may reset into the REPL) and the host
 reads it over the raw REPL.
 
 rp2040_cpu_fraction_default_streams  busy / elapsed device time in the window, busy =
     elapsed - idle - the probe's own measured cost per idle call. Target <= 0.5.
 rp2040_us_per_sample           busy µs / samples taken in the window (all streams).
-rp2040_alloc_bytes_per_sample  growth of gc.mem_alloc() from the window's start to its end /
-    samples (a collection in between, where mem_alloc fell, is said so). Must be 0.
+rp2040_alloc_bytes_per_sample  growth of gc.mem_alloc() from the snapshot before the window
+    to the one after it / samples (a collection in between, where mem_alloc fell, is said
+    so). Must be 0.
 rp2040_heap_free_kb            gc.mem_free() after a gc.collect() with the app and every stream
     running (taken when CMD_ENTER_REPL arrives).
 rp2040_missed_samples_default_streams  samples missing in the window: load/elec/temp slots
     of their rate grid with no record (the loop came too late, or the board dropped the
     frame), load records flagged LOAD_NOT_READY, interrogator lines with no FBG record. The
-    issue asks for 0. (STATUS samples_dropped, the subset lost in frames, is in the note.)
+    issue asks for 0. (STATUS samples_dropped over the whole streaming run, start and stop
+    included: the slots the board skipped and the records it dropped, is in the note.)
 """
 
 from __future__ import annotations
@@ -78,8 +80,10 @@ def _idle(fn, us):
             snap[i + 2] = state[3]
             # gc.mem_alloc()/mem_free() scan the heap: about 9 ms each here. Taken once a
             # second they stalled the loop 18 ms a second (a skipped FBG line and late elec
-            # and load samples every second, counted as the firmware's): only when the host
-            # asks (at the window's start and end) and while not streaming
+            # and load samples every second, counted as the firmware's): only at the
+            # snapshots before and after the host's window, and while not streaming. (Taken
+            # at the window's first snapshot, that 20 ms stall was inside the window: the
+            # elec slot it skipped and the interrogator line it lost were its only misses)
             app = app_ref[0]
             if app is not None and app.sampler.streaming and not streaming[0]:
                 streaming[0] = True
@@ -136,9 +140,10 @@ def _overhead(fn):
 
 streaming = [False]
 app_ref = [None]
-# snapshots after the one that first saw streaming: the window's start and end (heap
+# snapshots after the one that first saw streaming with a heap reading: that one (before the
+# window) and the first after the window's end (heap
 # readings there; the host's window runs from the first snapshot 1 s after streaming began)
-MARKS_N = (1, @END_N@)
+MARKS_N = (0, @END_N@)
 
 
 def save(path='/probe.txt'):
@@ -171,7 +176,7 @@ def run(board):
     app.run()
 """
 
-PROBE = PROBE.replace("@END_N@", str(1 + int(round(WINDOW_S))))
+PROBE = PROBE.replace("@END_N@", str(2 + int(round(WINDOW_S))))
 
 MAIN = """import micropython
 micropython.kbd_intr(-1)
@@ -223,7 +228,8 @@ def collect(window_s: float = WINDOW_S) -> dict[str, Any]:
         polls: list[dict[str, Any]] = []
         w0 = time.monotonic()
         deadline = time.monotonic() + 200 * (WARMUP_S + window_s) + 600
-        while rig.device_time_s < t_on + WARMUP_S + window_s + 1.2:
+        # to the snapshot after the window's end (its heap reading), and a little more
+        while rig.device_time_s < t_on + WARMUP_S + window_s + 2.3:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"device time stuck at {rig.device_time_s:.2f} s")
             time.sleep(2.0)
@@ -274,11 +280,11 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
     elapsed_us = sb[0] - sa[0]
     calls = sb[2] - sa[2]
     busy_us = elapsed_us - (sb[1] - sa[1]) - overhead_us * calls
-    # heap readings: the probe takes them only at the window's start and end (a heap scan
-    # stalls the loop ~18 ms) and while not streaming
-    read = [s for s in snaps if s[3] >= 0 and s[0] >= sa[0] - 10000]
-    ha = read[0] if read else sa
-    hb = next((s for s in read if s[0] >= ha[0] + (window_s - 0.01) * 1e6), ha)
+    # heap readings: the probe takes them only at the snapshots just before and after the
+    # window (a heap scan stalls the loop ~18 ms) and while not streaming
+    read = [s for s in snaps if s[3] >= 0]
+    ha = next((s for s in reversed(read) if s[0] <= sa[0]), sa)
+    hb = next((s for s in read if s[0] >= sb[0]), ha)
     allocs, collections = [], 0
     if hb[3] < ha[3]:
         collections = 1
@@ -420,9 +426,9 @@ def run() -> list[dict[str, Any]]:
             "unit": "B/sample",
             "baseline": None,
             "ratio": None,
-            "note": f"gc.mem_alloc() grew by {m['alloc_bytes']} B from the window's start to "
-            f"its end ({m['heap_span_s']:.1f} s; {m['collections']} if a collection came "
-            "between, when it says nothing). "
+            "note": f"gc.mem_alloc() grew by {m['alloc_bytes']} B from the snapshot before the "
+            f"window to the one after it ({m['heap_span_s']:.1f} s; {m['collections']} if a "
+            "collection came between, when it says nothing). "
             f"Must be 0. {where}.",
         },
         {
@@ -433,8 +439,8 @@ def run() -> list[dict[str, Any]]:
             "ratio": m["heap_free"] / 241184,
             "note": "gc.mem_free() after gc.collect() with the app and every stream running "
             "(taken when CMD_ENTER_REPL arrives, before the app lets go of anything); "
-            f"without collecting: {m['heap_free_end'] / 1024:.1f} KiB at the end of the window, "
-            f"{m['heap_free_min'] / 1024:.1f} KiB at its start or end. "
+            f"without collecting: {m['heap_free_end'] / 1024:.1f} KiB after the window, "
+            f"{m['heap_free_min'] / 1024:.1f} KiB before or after it. "
             "baseline = free heap of the bare v1.28 RPI_PICO image after boot.",
         },
         {
@@ -456,8 +462,9 @@ def run() -> list[dict[str, Any]]:
             "ratio": None,
             "note": f"in {m['window_s']:.1f} s of device time: grid slots with no record "
             f"({grid}), load records not ready {m['not_ready']}, interrogator lines never "
-            f"recorded {m['missed_fbg']} of {m['lines']}; of these, dropped in frames on the "
-            f"board (STATUS samples_dropped) {m['dropped']}; link loss {m['link_lost']}. "
+            f"recorded {m['missed_fbg']} of {m['lines']}. The board counted {m['dropped']} lost in "
+            "the whole streaming run, start and stop included (STATUS samples_dropped: slots "
+            f"skipped, records dropped); link loss {m['link_lost']}. "
             f"The HX711 (0.5 % fast) made {m['conversions']} conversions. Load value age when "
             "recorded (median/p99) "
             + (f"{age[0]:.1f}/{age[1]:.1f} ms" if age else "?")
