@@ -16,7 +16,7 @@ from firmware.drivers.fbg_uart import FbgUart
 
 class LineUart:
     # a UART fed by an interrogator sweeping every `period` us of the virtual clock;
-    # line k carries 1530 nm + k pm and 1550 nm + k pm
+    # line k carries 1529 nm + k pm and 1549 nm + k pm (k < 4000)
     def __init__(self, clock, period=10000):
         self.clock = clock
         self.period = period
@@ -30,7 +30,9 @@ class LineUart:
         while c.ticks_diff(c.ticks_us(), self.next) >= 0:
             self.k += 1
             k = self.k
-            self.data.extend(("#P %d 1530.%06d 1550.%06d\\n" % (k, k * 1000, k * 1000)).encode())
+            nm = 1529 + k // 1000
+            pm = (k % 1000) * 1000
+            self.data.extend(("#P %d %d.%06d %d.%06d\\n" % (k, nm, pm, nm + 20, pm)).encode())
             self.next = c.ticks_add(self.next, self.period)
 
     def any(self):
@@ -85,7 +87,7 @@ for f in r.link.frames:
         flagged.append([first, dropped])
     for j in range(n):
         g0 = struct.unpack_from("<i", f[4], 14 + 13 * j + 5)[0]
-        ks.append((g0 - 1530000000) // 1000)
+        ks.append((g0 - 1529000000) // 1000)
 s = r.app.sampler
 emit([first_k, last_k, ks, s.sdrop[1], flagged, getattr(r.hal.fbg, "overrun", None), out])
 """
