@@ -168,19 +168,24 @@ class Sampler:
         clock = self.hal.clock
         if self.fbg_self_paced:
             # lines arrive at the interrogator's pace: take one if it is at most a quarter
-            # period early (jitter), so a stream at the interrogator's rate loses none
+            # period early (jitter), so a stream at the interrogator's rate loses none.
+            # Judged at the time of the read, not `now`: the pass began up to a few ms
+            # before it (link, commands), and a line that came in between looked early by
+            # that much and was dropped uncounted
             fbg = self.fbg
             p = self.period_us[FBG]
-            prev = self.fbg_polled  # each poll drains the UART: a line found now came later
-            self.fbg_polled = now
+            prev = self.fbg_polled  # each read drains the UART: a line found now came later
             n = 0
-            while n < _FBG_MAX_LINES and fbg.poll(self.dc.t30):
+            while n < _FBG_MAX_LINES:
+                t = clock.ticks_us()
+                if not fbg.poll(self.dc.t30):
+                    break
                 n += 1
-                d = clock.ticks_diff(now, self.next_due[FBG])
+                d = clock.ticks_diff(t, self.next_due[FBG])
                 if d < -(p >> 2):
                     continue
                 if fbg.backlog:
-                    # a newer line came by this poll too (the loop was late by a line period
+                    # a newer line came by this read too (the loop was late by a line period
                     # or more): this one is its slot's, recorded now. Only the newest line
                     # says whether slots passed without a line: judged from `now`, an older
                     # one counted the slot of the line after it as skipped and moved the
@@ -188,12 +193,13 @@ class Sampler:
                     self.next_due[FBG] = clock.ticks_add(self.next_due[FBG], p)
                     self._fbg_record()
                     continue
-                self._advance(FBG, now, True)
-                if 0 < d <= p and n == 1 and clock.ticks_diff(now, prev) <= d:
+                self._advance(FBG, t, True)
+                if 0 < d <= p and n == 1 and clock.ticks_diff(t, prev) <= d:
                     # the interrogator sweeps on its own clock: follow its phase as for the
-                    # HX711 (below), from a poll of this period that found nothing
+                    # HX711 (below), from a read of this period that found nothing
                     self.next_due[FBG] = clock.ticks_add(prev, _repoll_us(p) + p)
                 self._fbg_record()
+            self.fbg_polled = t
         for s in range(4):
             if not self.fitted[s]:
                 continue
