@@ -243,6 +243,12 @@ def collect(window_s: float = WINDOW_S) -> dict[str, Any]:
             truth_log=sim.log(),
             truth=sim.state(),
             gaps=[(g.stream, g.kind, g.count, g.t_s) for g in rig.gaps],
+            # where each gap is in its stream (the SDK's t_s is when the frame after it came)
+            gap_index=[(g.stream, g.kind, g.first_index, g.count) for g in rig.gaps],
+            block_index=[
+                (b.stream, b.first_index, len(b), b.flags, float(b.t_s[0]) if len(b) else None)
+                for b in blocks
+            ],
             dropped=st1.samples_dropped - st0.samples_dropped,
         )
         rig.enter_repl()
