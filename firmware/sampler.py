@@ -164,112 +164,154 @@ class Sampler:
 
     # ---- the loop's entry point ------------------------------------------------------
     def poll(self, now):
-        """Acquire every stream that is due at raw ticks `now`; returns the next due tick."""
-        clock = self.hal.clock
+        """Acquire every stream that is due at raw ticks `now`; returns the next due tick.
+        (In parts: a function with more than 11 words of locals and stack gets its frame
+        from MicroPython's heap at every call, see firmware/app.py.)"""
         if self.fbg_self_paced:
-            # lines arrive at the interrogator's pace: take one if it is at most a quarter
-            # period early (jitter), so a stream at the interrogator's rate loses none.
-            # Judged at the time of the read, not `now`: the pass began up to a few ms
-            # before it (link, commands), and a line that came in between looked early by
-            # that much and was dropped uncounted
-            fbg = self.fbg
-            p = self.period_us[FBG]
-            prev = self.fbg_polled  # each read drains the UART: a line found now came later
-            n = 0
-            while n < _FBG_MAX_LINES:
-                t = clock.ticks_us()
-                if not fbg.poll(self.dc.t30):
-                    break
-                n += 1
-                d = clock.ticks_diff(t, self.next_due[FBG])
-                if d < -(p >> 2):
-                    continue
-                if fbg.backlog:
-                    # a newer line came by this read too (the loop was late by a line period
-                    # or more): this one is its slot's, recorded now. Only the newest line
-                    # says whether slots passed without a line: judged from `now`, an older
-                    # one counted the slot of the line after it as skipped and moved the
-                    # grid a period away from the lines (and that line went unrecorded)
-                    self.next_due[FBG] = clock.ticks_add(self.next_due[FBG], p)
-                    self._fbg_record()
-                    continue
-                self._advance(FBG, t, True)
-                if 0 < d <= p and n == 1 and clock.ticks_diff(t, prev) <= d:
-                    # the interrogator sweeps on its own clock: follow its phase as for the
-                    # HX711 (below), from a read of this period that found nothing
-                    self.next_due[FBG] = clock.ticks_add(prev, _repoll_us(p) + p)
-                self._fbg_record()
-            self.fbg_polled = t
-        for s in range(4):
-            if not self.fitted[s]:
-                continue
-            if s == FBG and self.fbg_self_paced:
-                continue
-            if s == LOAD:
-                # the chip paces itself: read a conversion when it is ready and the stream
-                # is due (a quarter period early allowed for clock drift); when none came
-                # for a whole period, record the last counts with LOAD_NOT_READY
-                d = clock.ticks_diff(now, self.next_due[s])
-                p = self.period_us[s]
-                if d >= -(p >> 2):
-                    ready = self.loadcell.ready()
-                    if ready or d >= p:
-                        self._advance(s, now)
-                        if ready and d <= p and self.load_empty:
-                            # the chip converts on its own clock, later in the period than
-                            # the grid: a check of this period found nothing, so it converted
-                            # after that check and by the re-poll after it; the next word is
-                            # there by that re-poll + p (one pass per reading, not a re-poll
-                            # every period). A word there at the first look keeps the grid:
-                            # following `now` or an older check moved it later by each pass's
-                            # latency, losing conversions uncounted (rp2 VM, cpu=rp2040), and
-                            # an old check's tick is invalid after 2**29 us.
-                            self.next_due[s] = clock.ticks_add(self.load_polled, _repoll_us(p) + p)
-                        self.load_empty = False
-                        self._load()
-                    else:
-                        self.load_polled = now
-                        self.load_empty = True
-            elif clock.ticks_diff(now, self.next_due[s]) >= 0:
-                if s == ELEC:
-                    self._advance(s, now)
-                    self._elec(now)
-                elif s == TEMP:
-                    self._advance(s, now)
-                    self._temp()
-                else:
-                    self._advance(s, now)
-                    self.fbg.poll(self.dc.t30)
-                    self._fbg_record()
+            self._poll_fbg_lines()
+        fitted = self.fitted
+        if fitted[LOAD]:
+            self._poll_load(now)
+        s = FBG
+        while s <= TEMP:
+            if (
+                fitted[s]
+                and not (s == FBG and self.fbg_self_paced)
+                and self.hal.clock.ticks_diff(now, self.next_due[s]) >= 0
+            ):
+                self._advance(s, now)
+                self._acquire(s, now)
+            s += 1
         self.pump(now)
+        return self._next_wake(now)
+
+    def _acquire(self, s, now):
+        if s == ELEC:
+            self._elec(now)
+        elif s == TEMP:
+            self._temp()
+        else:
+            self.fbg.poll(self.dc.t30)
+            self._fbg_record()
+
+    def _poll_fbg_lines(self):
+        # lines arrive at the interrogator's pace: take one if it is at most a quarter
+        # period early (jitter), so a stream at the interrogator's rate loses none.
+        # Judged at the time of the read, not the pass's start: the pass began up to a few
+        # ms before it (link, commands), and a line that came in between looked early by
+        # that much and was dropped uncounted
+        clock = self.hal.clock
+        fbg = self.fbg
+        prev = self.fbg_polled  # each read drains the UART: a line found now came later
+        n = 0
+        while n < _FBG_MAX_LINES:
+            t = clock.ticks_us()
+            if not fbg.poll(self.dc.t30):
+                break
+            n += 1
+            self._fbg_line(t, n, prev)
+        self.fbg_polled = t
+
+    def _fbg_line(self, t, n, prev):
+        """The n-th line this pass read (at raw ticks t; the pass's previous read: prev)."""
+        p = self.period_us[FBG]
+        d = self.hal.clock.ticks_diff(t, self.next_due[FBG])
+        if d < -(p >> 2):
+            return
+        if self.fbg.backlog:
+            # a newer line came by this read too (the loop was late by a line period or
+            # more): this one is its slot's, recorded now. Only the newest line says
+            # whether slots passed without a line: judged from `now`, an older one counted
+            # the slot of the line after it as skipped and moved the grid a period away
+            # from the lines (and that line went unrecorded)
+            self._next_slot(FBG)
+            self._fbg_record()
+            return
+        self._advance(FBG, t, True)
+        if 0 < d <= p and n == 1 and self.hal.clock.ticks_diff(t, prev) <= d:
+            # the interrogator sweeps on its own clock: follow its phase as for the HX711
+            # (below), from a read of this period that found nothing
+            self._repoll_after(FBG, prev)
+        self._fbg_record()
+
+    def _repoll_after(self, s, t):
+        """Stream s (self-paced) is next due one re-poll and one period after raw ticks t."""
+        p = self.period_us[s]
+        self.next_due[s] = self.hal.clock.ticks_add(t, _repoll_us(p) + p)
+
+    def _poll_load(self, now):
+        # the chip paces itself: read a conversion when it is ready and the stream
+        # is due (a quarter period early allowed for clock drift); when none came
+        # for a whole period, record the last counts with LOAD_NOT_READY
+        clock = self.hal.clock
+        d = clock.ticks_diff(now, self.next_due[LOAD])
+        p = self.period_us[LOAD]
+        if d < -(p >> 2):
+            return
+        ready = self.loadcell.ready()
+        if ready or d >= p:
+            self._advance(LOAD, now)
+            if ready and d <= p and self.load_empty:
+                # the chip converts on its own clock, later in the period than
+                # the grid: a check of this period found nothing, so it converted
+                # after that check and by the re-poll after it; the next word is
+                # there by that re-poll + p (one pass per reading, not a re-poll
+                # every period). A word there at the first look keeps the grid:
+                # following `now` or an older check moved it later by each pass's
+                # latency, losing conversions uncounted (rp2 VM, cpu=rp2040), and
+                # an old check's tick is invalid after 2**29 us.
+                self._repoll_after(LOAD, self.load_polled)
+            self.load_empty = False
+            self._load()
+        else:
+            self.load_polled = now
+            self.load_empty = True
+
+    def _next_wake(self, now):
         # The next wake-up. A self-paced stream that is due but whose part has nothing yet
         # (HX711 converting, no interrogator line) is polled again after 1/16 of its
         # period (at least _WAIT_POLL_US) instead of making the loop spin until the part
         # is ready; the reading is then at most that late against the part's own clock.
+        clock = self.hal.clock
         nd = clock.ticks_add(now, _IDLE_US)
-        for s in range(4):
+        s = 0
+        while s < 4:
             if self.fitted[s]:
                 d = self.next_due[s]
                 if clock.ticks_diff(d, now) <= 0:
-                    d = clock.ticks_add(now, _repoll_us(self.period_us[s]))
+                    d = self._repoll_at(s, now)
                 if clock.ticks_diff(d, nd) < 0:
                     nd = d
+            s += 1
         return nd
+
+    def _repoll_at(self, s, now):
+        """When a due self-paced stream whose part had nothing is looked at again."""
+        return self.hal.clock.ticks_add(now, _repoll_us(self.period_us[s]))
+
+    def _next_slot(self, s):
+        self.next_due[s] = self.hal.clock.ticks_add(self.next_due[s], self.period_us[s])
 
     def _advance(self, s, now, keep_phase=False):
         clock = self.hal.clock
-        p = self.period_us[s]
-        nd = clock.ticks_add(self.next_due[s], p)
-        late = -clock.ticks_diff(nd, now)
-        if late >= p:  # the loop ran late: whole sample slots passed unsampled
-            k = late // p
-            self._skip(s, k)
-            # keep_phase: a part that paces itself (the interrogator) came on the grid's
-            # phase, not at `now`: its next line is due by the slot after the skipped ones.
-            # From `now` (up to a period after the line) the next line came early and was
-            # dropped uncounted
-            nd = clock.ticks_add(nd, k * p) if keep_phase else clock.ticks_add(now, p)
+        nd = clock.ticks_add(self.next_due[s], self.period_us[s])
         self.next_due[s] = nd
+        if clock.ticks_diff(now, nd) >= self.period_us[s]:
+            self._late(s, now, keep_phase)  # the loop ran late: whole slots passed
+
+    def _late(self, s, now, keep_phase):
+        """Skip the slots of stream s that passed unsampled before `now`; move its next
+        due tick on."""
+        clock = self.hal.clock
+        p = self.period_us[s]
+        nd = self.next_due[s]
+        k = clock.ticks_diff(now, nd) // p
+        self._skip(s, k)
+        # keep_phase: a part that paces itself (the interrogator) came on the grid's
+        # phase, not at `now`: its next line is due by the slot after the skipped ones.
+        # From `now` (up to a period after the line) the next line came early and was
+        # dropped uncounted
+        self.next_due[s] = clock.ticks_add(nd, k * p) if keep_phase else clock.ticks_add(now, p)
 
     def _skip(self, s, k):
         """k sample slots of stream s passed without a sample: they are lost samples.
