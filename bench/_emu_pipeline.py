@@ -293,7 +293,7 @@ def _cost_model(name: str) -> Any:
 def charged_fraction_lower_bound(res: dict, cpu: str = "rp2040") -> float:
     """A lower bound of the device time the cost model charged over an rp2040 run, from
     what the host saw: each record's sensor reads, each FBG sweep's line bytes, each frame
-    written, and one loop pass (a clock read) per record of the busiest stream (a pass
+    written, and one loop pass per record of the busiest stream (a pass
     takes at most one record of a stream). The board does not report the exact figure."""
     c = _cost_model(cpu)
     n = res["received"]
@@ -304,10 +304,10 @@ def charged_fraction_lower_bound(res: dict, cpu: str = "rp2040") -> float:
     work = (
         n["elec"] * 2 * c.adc_read_us
         + n["temp"] * c.adc_read_us
-        + n["load"] * c.fifo_read_us
+        + n["load"] * c.load_word_us
         + sweeps * line * c.uart_byte_us
         + res["frames_sent"] * c.tx_call_us
         + res["bytes_in"] * c.tx_byte_us_x10 / 10
-        + max(n.values()) * c.clock_read_us
+        + max(n.values()) * c.pass_us
     )
     return float(work / t_us)

@@ -90,7 +90,7 @@ def _definition(sc):
     # the CPU budget that config_stream enforces (0: no limit, the ideal board): a record
     # costs its ADC/FIFO reads plus a loop pass, each stream sample its own wake-up
     record_us = cpu.adc_read_us * 2 if cpu.adc_read_us else 0
-    wake_us = cpu.clock_read_us
+    wake_us = cpu.pass_us
 
     def stream(name, rate, on=True):
         r = rates.get(name) or {}

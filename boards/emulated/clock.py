@@ -76,7 +76,7 @@ class VirtualClock:
     def __init__(self, speed=0.0, cost=None, hold_at_us=-1):
         self.t = 0
         self.cost = cost
-        self._read_us = cost.clock_read_us if cost is not None else 0
+        self.pass_us = cost.pass_us if cost is not None else 0
         self.num = int(round(speed * 1000)) if speed > 0 else 0  # 0: unpaced (max)
         self.den = 1000
         self.base_t = 0
@@ -126,9 +126,6 @@ class VirtualClock:
         return self.t
 
     def ticks_us(self):
-        # a clock read marks a pass of the firmware's loop: the cost model prices it here
-        if self._read_us:
-            self._move(self.t + self._read_us)
         return self.t & _T30_MASK
 
     def ticks_ms(self):
@@ -141,6 +138,10 @@ class VirtualClock:
         return (a + d) & _T30_MASK
 
     # ---- advancing -------------------------------------------------------------------
+    def pass_begins(self):
+        """A pass of the firmware's loop begins: the cost model's price of one (main.py)."""
+        self._move(self.t + self.pass_us)
+
     def charge(self, us):
         """Work the board did: device time moves on by `us` (no barrier check: a few
         microseconds of work may overrun a barrier; the next sleep stops at it)."""

@@ -11,11 +11,13 @@ then exactly on their slots and a session is reproducible to the byte.
 `rp2040`: a 125 MHz RP2040 running the official rp2 port, calibrated from what was measured
 for this firmware on that port (../shared/rp2-firmware/README.md and REAL_BOARDS.md; one
 Cortex-M0+ instruction taken as one cycle at 125 MHz):
-- a pass of the firmware's loop (charged at its clock read): 60-70 k instructions, 520 us;
+- a pass of the firmware's loop: 60-70 k instructions, 520 us, charged as the pass begins
+  (the emulated board's main.py tells the clock; clock reads are free, as `time.ticks_us()`
+  nearly is on a Pico: pricing the pass at its clock read charged a second pass for every
+  extra read, the HX711 driver's and the interrogator's);
 - a record: 70-100 k instructions, 680 us, charged at the sensor reads that make it (an elec
-  record reads two ADCs, a temp record one; a load record reads one PIO FIFO word, and the
-  HX711 driver's clock read is already priced as a pass, so the word costs the rest: 160 us);
-  the hot path totals about 1.3 ms per sample, as measured on the rp2 port;
+  record reads two ADCs, a temp record one, a load record the newest PIO FIFO word: 680 us
+  with the words it discards at 160 us each);
 - the interrogator's lines are parsed with one Python call per byte: 11 queued lines took
   18.1 ms, about 45 us per byte;
 - a command byte goes through the frame reader one Python call at a time: about 25 us;
@@ -24,12 +26,15 @@ Cortex-M0+ instruction taken as one cycle at 125 MHz):
 
 
 class CostModel:
-    def __init__(self, name, clock_read_us, adc_read_us, fifo_read_us, uart_byte_us,
+    def __init__(self, name, pass_us, adc_read_us, fifo_read_us, uart_byte_us,
                  rx_byte_us, tx_call_us, tx_byte_us_x10):
         self.name = name
-        self.clock_read_us = clock_read_us
+        self.pass_us = pass_us
         self.adc_read_us = adc_read_us
-        self.fifo_read_us = fifo_read_us
+        self.fifo_read_us = fifo_read_us  # a PIO FIFO word the driver discards
+        # the word a load record is made of: the record's price (680 us on rp2040, as a pass
+        # and a FIFO word were when the driver's clock read was priced as a pass)
+        self.load_word_us = pass_us + fifo_read_us if fifo_read_us else 0
         self.uart_byte_us = uart_byte_us
         self.rx_byte_us = rx_byte_us
         self.tx_call_us = tx_call_us
@@ -41,7 +46,7 @@ class CostModel:
 
 MODELS = {
     "ideal": CostModel("ideal", 0, 0, 0, 0, 0, 0, 0),
-    "rp2040": CostModel("rp2040", 520, 340, 160, 45, 25, 40, 1),
+    "rp2040": CostModel("rp2040", 520, 340, 160, 45, 25, 40, 1),  # fifo: a discarded word
 }
 
 

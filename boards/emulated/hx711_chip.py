@@ -139,7 +139,8 @@ class StateMachine:
         clock = self.chip.hw.clock
         while not self.count:  # the PIO get blocks until a word comes
             clock.sleep_us(1000)
-        us = self.chip.hw.cost.fifo_read_us
+        cost = self.chip.hw.cost
+        us = cost.fifo_read_us if self.count > 1 else cost.load_word_us  # (the newest: a record)
         if us:
             clock.charge(us)
         w = self.fifo[self.head]

@@ -50,6 +50,15 @@ hal = board.make_hal()
 app = App(board.DEFINITION, hal)
 # the host lease of the virtual clock is 7/8 of the firmware's watchdog timeout
 hal.clock.safety = app.safety
+if hal.clock.pass_us:  # the cost model prices each pass of the loop as it begins
+    _step = app.step
+    _pass_begins = hal.clock.pass_begins
+
+    def _priced_step():
+        _pass_begins()
+        return _step()
+
+    app.step = _priced_step  # App.run calls self.step: the instance's attribute
 app.run()
 # ENTER_REPL returns here: on the unix port the process then ends (there is no REPL on a
 # pipe); a reset exits inside hal.reset() with RESET_EXIT_CODE.
