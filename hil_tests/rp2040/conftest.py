@@ -117,6 +117,18 @@ class PicoBench:
         resync = self._rig._resync_thread  # the boot flag starts one: let it finish first
         if resync is not None:
             resync.join(timeout=120.0)
+        # The simulated HX711 comes out of the reset powered down (power_downs +1) and at
+        # 10 SPS (RATE low until board.py sets it): its first word reaches the firmware ~0.3 s
+        # after main.py starts, after the firmware's 3-period timeout (EV_SENSOR_FAULT at
+        # 0.07 s), and a waveform started before it latched on CAUSE_SENSOR_FAULT
+        # (test_output_off_when_the_loop_raises after test_enter_repl_then_raw_repl). Wait
+        # until the PIO program has read a few conversions.
+        reads = self.sim.state()["hx711"]["reads"]
+        deadline = time.monotonic() + 300.0
+        while self.sim.state()["hx711"]["reads"] < reads + 3:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the HX711 was not read after the reset")
+            self.sim.wait_device_s(self.sim.device_s() + 0.05)
         self.app_running = True
         return self._rig
 

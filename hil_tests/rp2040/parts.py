@@ -159,6 +159,8 @@ class Hx711:
             "during_read": self.during_read,
             "power_downs": self.power_downs,
             "gain_pulses": self.gain_pulses,
+            "bit": self.bit,  # PD_SCK pulses of the read under way (0: none)
+            "ready": self.ready,
         }
 
 
