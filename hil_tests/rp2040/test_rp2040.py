@@ -283,7 +283,14 @@ def _check_stream_values(d: dict[str, Any], figure: Any, tag: str) -> None:
     board_lost = sum(g.count for g in d["gaps"] if g.kind == "lost_on_board")
     for name in ("load", "fbg", "elec", "temp"):
         figure(f"rp2040_records_{tag}_{name}", len(recs.get(name, ())), "records")
-    figure(f"rp2040_board_dropped_{tag}", d["dropped"], "samples", board_gaps=board_lost)
+    figure(
+        f"rp2040_board_dropped_{tag}",
+        d["dropped"],
+        "samples",
+        board_gaps=board_lost,
+        # which stream and where (index; the SDK's time is when the frame after it came)
+        gaps=[(g.stream, g.kind, g.first_index, g.count, round(g.t_s, 4)) for g in d["gaps"]],
+    )
     assert link_lost == 0, f"{link_lost} samples lost on the USB link"
 
 
