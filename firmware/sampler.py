@@ -152,6 +152,16 @@ class Sampler:
     def set_streaming(self, on):
         if not on and self.streaming:
             self.flush_all()
+        if on and not self.streaming:
+            # slots that passed while not streaming are no samples of the stream: a grid
+            # running late then (a long pass: commands, a STATUS heap scan) counted them as
+            # dropped at the first pass that streamed (rp2 VM: one elec sample at each start)
+            clock = self.hal.clock
+            now = self.dc.raw
+            for s in range(4):
+                p = self.period_us[s]
+                if self.fitted[s] and clock.ticks_diff(now, self.next_due[s]) > p:
+                    self.next_due[s] = now
         self.streaming = bool(on)
         for s in range(4):
             if self.frames[s] is not None:

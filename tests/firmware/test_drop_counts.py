@@ -40,3 +40,26 @@ emit([r.app.link.control_dropped, r.app.sampler.dropped, status[2], sum(told.val
     assert control > 0 and sampler > 0
     assert status == sampler == told  # samples only, and what the frames told
     assert (last + 1) - n == control  # each control frame dropped left its seq out
+
+
+def test_slots_before_streaming_are_not_counted_dropped(mp):
+    # a long pass just before SET_STREAMING (commands, a STATUS heap scan: 18-35 ms on a
+    # Pico) left the grids two periods late; the first streaming pass counted the slots
+    # that passed before streaming as dropped samples (rp2 VM: one elec sample at each start,
+    # STATUS samples_dropped 1 in test_no_sample_missed_at_default_rates)
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig(rates=(80, 100, 100, 1), keep_samples=True)
+r.run_s(0.3)
+r.hal.clock.sleep_us(35000)
+r.cmd(defs.CMD_SET_STREAMING, (1,))
+r.run_s(0.5)
+r.cmd(defs.CMD_SET_STREAMING, (0,))
+r.run_s(0.1)
+flagged = [f[2] for f in r.link.frames if f[0] == defs.MSG_SAMPLES and f[1] & defs.FLAG_DROPPED]
+emit([r.app.sampler.dropped, flagged, r.link.samples])
+""")
+    dropped, flagged, samples = r
+    assert dropped == 0 and flagged == []
+    assert samples[2] >= 49  # elec at 100 Hz for 0.5 s: sampled from the start
