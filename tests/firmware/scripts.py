@@ -17,3 +17,19 @@ app = App(d, hal)
 app.safety.watchdog_ms = 600000
 app.set_streaming(1)
 """
+
+# A UART fed by the test (`u.data.extend(...)`) for the interrogator driver, FbgUart: `u`.
+FAKE_UART = """
+class U:  # reads without allocating (a position into the data, no slicing)
+    def __init__(self): self.data = bytearray(); self.pos = 0
+    def any(self): return len(self.data) - self.pos
+    def readinto(self, buf, nbytes=-1):
+        n = len(buf) if nbytes < 0 else nbytes
+        left = len(self.data) - self.pos
+        if n > left: n = left
+        p = self.pos
+        for i in range(n): buf[i] = self.data[p + i]
+        self.pos = p + n
+        return n
+u = U()
+"""

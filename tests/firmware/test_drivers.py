@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from protocol import defs
+from tests.firmware.scripts import FAKE_UART
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -77,21 +78,11 @@ emit([a.read(), a.status, g0.v, g1.v, sp.v, pd.v])
 
 
 def test_fbg_uart_lines_windows_and_lost_peaks(mp):
-    (r,) = mp("""
+    (r,) = mp(
+        FAKE_UART
+        + """
 import micropython
 from firmware.drivers.fbg_uart import FbgUart
-class U:  # reads without allocating (a position into the data, no slicing)
-    def __init__(self): self.data = bytearray(); self.pos = 0
-    def any(self): return len(self.data) - self.pos
-    def readinto(self, buf, nbytes=-1):
-        n = len(buf) if nbytes < 0 else nbytes
-        left = len(self.data) - self.pos
-        if n > left: n = left
-        p = self.pos
-        for i in range(n): buf[i] = self.data[p + i]
-        self.pos = p + n
-        return n
-u = U()
 f = FbgUart(u, ((1527000000, 1533000000), (1547000000, 1553000000), (1560000000, 1565000000)))
 u.data.extend(b"banner\\n#P 12 1550.104551 1529.98312 1562.5\\n#P 13 1529.9")
 PK = lambda: [f.peak_fm(g) for g in range(3)]
@@ -107,7 +98,8 @@ ok = f.poll(3000)
 micropython.heap_unlock()
 got += [ok, PK()]
 emit(got)
-""")
+"""
+    )
     assert r[0] is True and r[1] == [1529983120, 1550104551, 1562500000]
     assert r[2] == 0 and r[3] == 1000
     assert r[4] is True and r[5] == [1529990000, 0, 0] and r[6] == 0b110 and r[7] == 2000

@@ -7,6 +7,8 @@ only the newest: the older line was lost and counted nowhere, and the grid, judg
 late pass, then counted a slot as skipped (STATUS samples_dropped) for a line it recorded,
 or dropped the next line as early (issue 10, rp2 VM: 2 of 997 lines, 1 counted)."""
 
+from tests.firmware.scripts import FAKE_UART
+
 SNIPPET = """
 import struct
 from rig import Rig
@@ -177,22 +179,12 @@ def test_lines_beyond_the_queue_are_counted(mp):
 
 
 def test_queued_lines_are_delivered_without_allocation(mp):
-    (r,) = mp("""
+    (r,) = mp(
+        FAKE_UART
+        + """
 import micropython
 from array import array
 from firmware.drivers.fbg_uart import FbgUart
-class U:
-    def __init__(self): self.data = bytearray(); self.pos = 0
-    def any(self): return len(self.data) - self.pos
-    def readinto(self, buf, nbytes=-1):
-        n = len(buf) if nbytes < 0 else nbytes
-        left = len(self.data) - self.pos
-        if n > left: n = left
-        p = self.pos
-        for i in range(n): buf[i] = self.data[p + i]
-        self.pos = p + n
-        return n
-u = U()
 f = FbgUart(u, ((1527000000, 1533000000), (1547000000, 1553000000)))
 for k in range(11):  # 11 lines between two polls: the 8 newest are kept
     u.data.extend(("#P %d 1530.%06d 1550.%06d\\n" % (k, k * 1000, k * 1000)).encode())
@@ -205,7 +197,8 @@ while f.poll(5):
     n += 2
 micropython.heap_unlock()
 emit([list(got[:n]), f.overrun, f.lines])
-""")
+"""
+    )
     got, overrun, lines = r
     assert overrun == 3 and lines == 11
     assert got[0::2] == [7, 6, 5, 4, 3, 2, 1, 0]
