@@ -58,8 +58,8 @@ class FbgUart:
         self._q = [array("H", [0] * (2 * self.n_gratings)) for _ in range(_QUEUE)]
         self._qst = array("H", [0] * _QUEUE)
         self._qi = 0  # the oldest queued line
-        self._qn = 0  # lines queued
-        self.backlog = 0  # lines queued behind the one delivered last (newer than it)
+        # lines queued; after a poll that delivered one: the lines behind it (newer than it)
+        self.backlog = 0
         self.overrun = 0  # lines overwritten in the queue before delivery (wraps at 2**30)
         self._found = array("H", [0] * (2 * max_peaks))
         self._max_peaks = max_peaks
@@ -74,9 +74,9 @@ class FbgUart:
     def poll(self, t_us):
         """Deliver the oldest line not yet delivered into `peaks` and `status` (reading the
         UART first when none is queued); True when there was one."""
-        if not self._qn:
+        if not self.backlog:
             self._read()
-            if not self._qn:
+            if not self.backlog:
                 return False
         i = self._qi
         q = self._q
@@ -85,8 +85,7 @@ class FbgUart:
         self.peaks = p
         self.status = self._qst[i]
         self._qi = i + 1 if i + 1 < _QUEUE else 0
-        self._qn -= 1
-        self.backlog = self._qn
+        self.backlog -= 1
         self.t_us = t_us
         return True
 
@@ -138,7 +137,7 @@ class FbgUart:
         if npk < 0:
             self.bad_lines += 1
             return False
-        qn = self._qn
+        qn = self.backlog
         if qn == _QUEUE:  # full: the oldest line gives way
             i = self._qi
             self._qi = i + 1 if i + 1 < _QUEUE else 0
@@ -148,6 +147,6 @@ class FbgUart:
         if k >= _QUEUE:
             k -= _QUEUE
         self._qst[k] = map_windows(self._found, npk, self.lo, self.hi, self._q[k], self.n_gratings)
-        self._qn = qn + 1
+        self.backlog = qn + 1
         self.lines = self.lines + 1 if self.lines < 0x3FFFFFFF else 0
         return True
