@@ -43,7 +43,8 @@ _M30 = 0x3FFFFFFF
 # nothing, so the heap stays still and no collection interrupts sampling. Commands with
 # arguments, events with new floats and the HELLO leave a little garbage: it is collected
 # when the loop has at least `gc_slack_us` to spare before its next deadline (a collection
-# took 16 ms on a Pico), or at once when less than 1/4 of the heap was left at the last STATUS.
+# took 16 ms on a Pico), at once when nothing is streamed and no waveform runs, when
+# streaming starts, or at once when less than 1/4 of the heap was left at the last STATUS.
 # gc.mem_free() and gc.mem_alloc() each scan the whole allocation table (about 9 ms apiece on
 # the rp2 VM with its 240 KiB heap), longer than a 100 Hz sample period: the loop never
 # calls them per pass. STATUS measures heap_free only while not streaming (at 1 Hz it made
@@ -162,6 +163,12 @@ class App:
     def set_streaming(self, on):
         on = bool(on)
         if on != self.sampler.streaming:
+            if on and self.gc_due:
+                # the commands that set the stream up left garbage, and the default
+                # streams leave no 20 ms of slack while streaming: a collection deferred
+                # until then would stall the loop past a sample slot (rp2 VM: 16-20 ms)
+                self.collect()
+                self.dc.update()
             self.sampler.set_streaming(on)
             self.event(defs.EV_STREAMING, 0, 1 if on else 0, 0.0)
 
@@ -208,17 +215,26 @@ class App:
         self.gc_collections = self.gc_collections + 1 if self.gc_collections < _M30 else 0
 
     def _gc_check(self, now, wait):
-        """Collect the garbage a command left when the loop has slack for it."""
+        """Collect the garbage a command left when the loop has slack for it: `wait` to
+        spare, or nothing a pause could spoil (no stream sent, no waveform, no guard).
+        True when it collected: the pass then ends without sleeping, as `wait` is stale."""
         if not self.gc_due:
-            return
-        clock = self.clock
-        if wait >= self.gc_slack_us or clock.ticks_diff(now, self.gc_since) >= GC_MAX_DEFER_US:
+            return False
+        if wait >= self.gc_slack_us or self._gc_idle():
             self.collect()
-            return
+            return True
+        if self.clock.ticks_diff(now, self.gc_since) >= GC_MAX_DEFER_US:
+            self.collect()
+            return True
         if self.heap_free < self.heap_low:  # under 1/4 of the heap left at the last STATUS
             self.heap_free = self.heap_low  # until the next STATUS measures it again
             self.gc_forced = self.gc_forced + 1 if self.gc_forced < _M30 else 0
             self.collect()
+            return True
+        return False
+
+    def _gc_idle(self):
+        return not (self.sampler.streaming or self.waveform.running or self.vguard.active)
 
     # ---- the loop ------------------------------------------------------------------
     # One pass is split into methods of a few locals each: MicroPython gives a function
@@ -373,7 +389,8 @@ class App:
             wait = _LINK_RETRY_US
         if wait > self.max_sleep_us:
             wait = self.max_sleep_us
-        self._gc_check(now, wait)
+        if self._gc_check(now, wait):
+            return
         if wait > 0:
             self._wait(wait)
 

@@ -18,7 +18,12 @@ def cpu_overload(lim, smp):
     total = 0.0
     for s in range(defs.N_STREAMS):
         if smp.fitted[s]:  # acquired whether sent or not (safety uses the readings)
-            total += stream_cost_us(lim, 1000000 / smp.period_us[s])
+            rate = 1000000 / smp.period_us[s]
+            if s == defs.STREAM_FBG and smp.fbg_self_paced:
+                # an interrogator on a UART sends its lines at its own pace, and every line
+                # is read and parsed whatever the stream's rate: charged at the line rate
+                rate = max(rate, lim.get("max_rate_fbg_hz", 0))
+            total += stream_cost_us(lim, rate)
     if total <= frac * 1e6:
         return None
     return "the streams would need %.0f %% of the CPU (board budget %.0f %%: %g us a record, %g us a wake-up)" % (

@@ -76,9 +76,11 @@ DEFINITION = {
         # one loop pass per sample (a record ~700 us: acquisition, packing, its share of a
         # frame; a pass ~900 us: clock, link, safety), CPU 0.45, 1-3 samples missed in 10 s.
         # The old 680 + 520 us at 0.6 let elec run at 319 Hz with the others on, an estimated
-        # 0.80 of the CPU. 0.5 (the target) allows elec up to ~130 Hz with the other
-        # default streams on, or ~310 records/s in all (an extrapolation: not yet measured
-        # at the limit; RP2040_BENCH_ELEC_HZ=130 python bench/bench_rp2040.py does).
+        # 0.80 of the CPU. 0.5 (the target) allows elec up to 131 Hz with the other
+        # default streams on, or ~310 records/s in all (the interrogator's lines are charged
+        # at their 100/s whatever the FBG stream's rate: each is parsed). Measured at that
+        # limit (2026-12-02, RP2040_BENCH_ELEC_HZ=131 python bench/bench_rp2040.py, 10 s):
+        # CPU 0.445, 1425 us/sample, 0 samples missed, 0 B/sample.
         "record_cost_us": 700,
         "wake_cost_us": 900,
         "max_cpu_fraction": 0.5,

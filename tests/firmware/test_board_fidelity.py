@@ -12,6 +12,7 @@ import os
 import pytest
 
 from protocol import defs
+from tests.firmware.scripts import FAKE_UART
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -297,3 +298,49 @@ emit(out)
         assert most <= 8, (accept, most)  # 4 sample frames, STATUS, an event, the outbox
         # 1 s of device time: every sample taken (80 + 100 + 1000 + 1 a second)
         assert records >= 1180, (accept, records)
+
+
+def test_cpu_budget_charges_an_interrogator_at_its_line_rate(mp):
+    """A UART interrogator sends its 100 lines a second whatever the FBG stream's rate, and
+    the board reads and parses each one. Charged at the stream's rate (0.1 Hz here), the
+    budget let elec run at 200 Hz beside it, about 0.6 of a Pico's CPU (the measured limit
+    case, elec 131 Hz with the default streams, took 0.445). An analog FBG is read only at
+    its stream's rate, so the same rates stay allowed with one."""
+    lim = _board_definition("rp2040_pico")["limits"]
+    out = mp(
+        FAKE_UART
+        + """
+import fakehal
+from rig import Rig
+from protocol import defs
+from firmware.drivers.fbg_uart import FbgUart
+d = dict(fakehal.DEFINITION)
+d["limits"] = dict(d["limits"])
+for k, v in %r.items():
+    d["limits"][k] = v
+
+
+def fit_uart(hal):
+    hal.fbg = FbgUart(u, ((1527000000, 1533000000), (1547000000, 1553000000)))
+
+
+for setup in (fit_uart, None):
+    r = Rig(definition=d, rates=(80.0, 100.0, 100.0, 1.0), hal_setup=setup)
+    slow = r.cmd(defs.CMD_CONFIG_STREAM, (1, 1, 0.1))
+    fast = r.cmd(defs.CMD_CONFIG_STREAM, (2, 1, 200.0))
+    emit({"paced": r.app.sampler.fbg_self_paced, "slow": slow[0], "fast": fast})
+"""
+        % {
+            k: lim[k]
+            for k in ("record_cost_us", "wake_cost_us", "max_cpu_fraction", "max_rate_fbg_hz")
+        }
+    )
+    uart, analog = out
+    assert uart["paced"] is True and analog["paced"] is False
+    assert uart["slow"] == "ack" and analog["slow"] == "ack"
+    kind, reason, text = uart["fast"]
+    assert kind == "nack" and reason == defs.NACK_OUT_OF_RANGE and "CPU" in text
+    # load 80 + lines 100 + elec 200 + temp 1 a second
+    need = (80 + 100 + 200 + 1) * (lim["record_cost_us"] + lim["wake_cost_us"]) / 1e4
+    assert "%.0f %%" % need in text, text
+    assert analog["fast"][0] == "ack"
