@@ -154,13 +154,15 @@ class Sampler:
             self.flush_all()
         if on and not self.streaming:
             # slots that passed while not streaming are no samples of the stream: a grid
-            # running late then (a long pass: commands, a STATUS heap scan) counted them as
-            # dropped at the first pass that streamed (rp2 VM: one elec sample at each start)
+            # running late then (a long pass: commands, a STATUS heap scan, the collection
+            # before streaming starts) counted them as dropped at the first pass that
+            # streamed (rp2 VM: one elec sample at each start). A slot already due starts
+            # the grid now: kept, a slot less than a period late plus the rest of this pass
+            # (the ACK, the event: a few ms on a Pico) made a skip too
             clock = self.hal.clock
             now = self.dc.raw
             for s in range(4):
-                p = self.period_us[s]
-                if self.fitted[s] and clock.ticks_diff(now, self.next_due[s]) > p:
+                if self.fitted[s] and clock.ticks_diff(now, self.next_due[s]) >= 0:
                     self.next_due[s] = now
         self.streaming = bool(on)
         for s in range(4):
