@@ -374,6 +374,11 @@ class App:
         """Sleep until the next deadline (the link wakes the loop early when a command
         arrives, where the HAL can): no periodic wake-ups when nothing is due."""
         clock = self.clock
+        # the time now, not at the pass's start: a command (a waveform's decoding, the
+        # collection as streaming starts) can take 10-20 ms on a Pico, and a wait measured
+        # from the start overslept by that much (rp2 VM: the first elec and load slots of
+        # each streaming run skipped)
+        now = clock.ticks_us()
         wait = clock.ticks_diff(due, now)
         if self.waveform.running:
             wait = self._waveform_wait(now, wait)

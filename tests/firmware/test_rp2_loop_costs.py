@@ -365,7 +365,9 @@ from protocol import defs
 
 drops = []
 for phase_us in range(0, 10000, 1000):
-    r = Rig(rates=(80.0, 100.0, 100.0, 1.0))
+    # sleeps as long as the deadlines allow, as on a board (the Rig's default 2 ms cap hid
+    # a pass that overslept by the time its command took)
+    r = Rig(rates=(80.0, 100.0, 100.0, 1.0), max_sleep_us=1000000)
     app = r.app
     pausing = PausingGc(r.hal.clock)
     A.gc = pausing
