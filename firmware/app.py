@@ -43,8 +43,9 @@ _M30 = 0x3FFFFFFF
 # nothing, so the heap stays still and no collection interrupts sampling. Commands with
 # arguments, events with new floats and the HELLO leave a little garbage: it is collected
 # when the loop has at least `gc_slack_us` to spare before its next deadline (a collection
-# took 16 ms on a Pico), at once when nothing is streamed and no waveform runs, when
-# streaming starts, or at once when less than 1/4 of the heap was left at the last STATUS.
+# took 16 ms on a Pico), when nothing is streamed, no waveform runs and the host's commands
+# paused for GC_QUIET_US, when streaming starts, or at once when less than 1/4 of the heap
+# was left at the last STATUS.
 # gc.mem_free() and gc.mem_alloc() each scan the whole allocation table (about 9 ms apiece on
 # the rp2 VM with its 240 KiB heap), longer than a 100 Hz sample period: the loop never
 # calls them per pass. STATUS measures heap_free only while not streaming (at 1 Hz it made
@@ -52,6 +53,7 @@ _M30 = 0x3FFFFFFF
 # last measurement (the steady state allocates nothing), and the low-heap check reuses it.
 GC_SLACK_US = 20000
 GC_MAX_DEFER_US = 30000000  # collect anyway this long after garbage was made
+GC_QUIET_US = 50000  # idle: collect once no garbage-making command came for this long
 
 
 def _kbd_intr(c):
@@ -107,6 +109,7 @@ class App:
         self.gc_slack_us = int(definition.get("gc_slack_us", GC_SLACK_US))
         self.gc_due = False
         self.gc_since = 0
+        self.gc_last = 0  # when the newest garbage was made (a command's arrival)
         self.gc_collections = 0
         self.gc_forced = 0
         self.heap_free = 0  # at the last STATUS (a heap scan: see GC_SLACK_US)
@@ -205,9 +208,10 @@ class App:
     # ---- memory --------------------------------------------------------------------
     def note_garbage(self):
         """Something allocated (a command, a HELLO): collect at the next slack."""
+        self.gc_last = self.dc.raw
         if not self.gc_due:
             self.gc_due = True
-            self.gc_since = self.dc.raw
+            self.gc_since = self.gc_last
 
     def collect(self):
         gc.collect()
@@ -220,7 +224,7 @@ class App:
         True when it collected: the pass then ends without sleeping, as `wait` is stale."""
         if not self.gc_due:
             return False
-        if wait >= self.gc_slack_us or self._gc_idle():
+        if wait >= self.gc_slack_us or self._gc_idle(now):
             self.collect()
             return True
         if self.clock.ticks_diff(now, self.gc_since) >= GC_MAX_DEFER_US:
@@ -233,8 +237,13 @@ class App:
             return True
         return False
 
-    def _gc_idle(self):
-        return not (self.sampler.streaming or self.waveform.running or self.vguard.active)
+    def _gc_idle(self, now):
+        # nothing a pause could spoil, and the host's commands have paused: the next one
+        # of a burst (set up, then start a waveform) would wait out the collection, and a
+        # watchdog fed by it would latch that much later than the host counts
+        if self.sampler.streaming or self.waveform.running or self.vguard.active:
+            return False
+        return self.clock.ticks_diff(now, self.gc_last) >= GC_QUIET_US
 
     # ---- the loop ------------------------------------------------------------------
     # One pass is split into methods of a few locals each: MicroPython gives a function
