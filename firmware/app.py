@@ -290,27 +290,37 @@ class App:
 
     def _edges_first(self, now):
         """A running waveform, before sampling: the watchdog, then the edges."""
-        clock = self.clock
-        wfm = self.waveform
         safety = self.safety
-        if not safety.latched and safety.watchdog_fired(clock, now):
+        if not safety.latched and safety.watchdog_fired(self.clock, now):
             # before sampling: the loop woke at the watchdog's deadline, and this pass's
             # sampling (up to ~8 ms on a Pico) would make the latch that much late
             self.latch(defs.CAUSE_WATCHDOG)
-        if wfm.running:
+        if self.waveform.running:
             # edges first: sampling a pass's due streams takes 1-5 ms on a Pico (FBG lines,
             # frames to the link), and a phase change after it switched the pins that much
-            # after the time its EV_EDGE carries. A boundary due within EDGE_GUARD_US is
-            # waited for before sampling (the samples are that much later, inside their slot)
-            t = wfm.next_tick(now)
-            if t is not None:
-                d = clock.ticks_diff(t, now)
-                # (not longer than half the shortest sample period: at 1 kHz elec the
-                # 3 ms wait skipped samples at every edge on the emulated board)
-                if 0 < d <= EDGE_GUARD_US and d < self.sampler.min_period_us() >> 1:
-                    clock.sleep_us(d)
-                    now = self.dc.update()
-            wfm.tick(now, 0)
+            # after the time its EV_EDGE carries
+            now = self._edge_time(now)
+            self.waveform.tick(now, 0)
+        return now
+
+    def _edge_time(self, now):
+        """The time to switch a phase boundary at: the clock read again when one is due
+        (reading the link, commands and the outbox's writes, took 1-4 ms on the rp2 VM,
+        and an edge stamped with the pass's start switched that much after its event's
+        time); one due within EDGE_GUARD_US is waited for (the samples are that much
+        later, inside their slot)."""
+        clock = self.clock
+        t = self.waveform.next_tick(now)
+        if t is None:
+            return now
+        d = clock.ticks_diff(t, clock.ticks_us())
+        if d <= 0:
+            return self.dc.update()
+        # (not longer than half the shortest sample period: at 1 kHz elec the 3 ms wait
+        # skipped samples at every edge on the emulated board)
+        if d <= EDGE_GUARD_US and d < self.sampler.min_period_us() >> 1:
+            clock.sleep_us(d)
+            return self.dc.update()
         return now
 
     def _guard_reading(self, now, output_on):

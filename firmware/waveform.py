@@ -137,6 +137,7 @@ class Waveform:
         self.t_susp = 0
         self.code_on = 0  # the setpoint code of the current on phase (to resume it)
         self.scale_q = _FULL  # amplitude scale / 1024 (current derating by pressure rate)
+        self.start_first = None  # EV_WAVEFORM_START's value until the first edge sends it
 
     # ---- control -----------------------------------------------------------------------
     def start(self, plan, now):
@@ -151,7 +152,10 @@ class Waveform:
         first = plan.amps if plan.kind == CONSTANT or plan.kind == PULSE else 0.0
         if plan.kind == STAIRCASE:
             first = plan.start_a
-        self._event(defs.EV_WAVEFORM_START, 0, plan.cmd_id, first)
+        # EV_WAVEFORM_START goes out with the first phase's EV_EDGE, after the output has
+        # switched: built before it, it made the pins switch 1-4 ms after its time on the
+        # rp2 VM (both carry the time the clock was read just before the switch)
+        self.start_first = first
         if plan.duration != _ZERO:
             self.total.start(self.clock, now, plan.duration)
         else:
@@ -338,6 +342,9 @@ class Waveform:
             self._output(True, self.code_on)
 
     def _edge(self, amps):
+        if self.start_first is not None:
+            self._event(defs.EV_WAVEFORM_START, 0, self.plan.cmd_id, self.start_first)
+            self.start_first = None
         self._event(defs.EV_EDGE, 0, self.index & 0xFFFF, amps)
         self.edges = self.edges + 1 if self.edges < _M30 else 0
 
