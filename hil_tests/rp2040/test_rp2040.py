@@ -371,13 +371,16 @@ def _pulse(pico: PicoBench, rig: Rig, figure: Any) -> dict[str, Any]:
     end = pico.wait_event((defs.EV_WAVEFORM_END, defs.EV_STOP_LATCHED), mark)
     pico.wait_rig_time(end.t_s + 0.05)
     rig.set_streaming(False)
-    # the last partial frames (the pulse's elec records among them) follow the ACK
+    # the last partial frames (the pulse's elec and FBG records among them) follow the ACK
     deadline = time.monotonic() + 120.0
-    while not any(
-        b.stream == "elec" and len(b) and b.t_s[-1] >= end.t_s
-        for b in getattr(rig, "_rp2040_blocks", [])
+    while not all(
+        any(
+            b.stream == name and len(b) and b.t_s[-1] >= end.t_s
+            for b in getattr(rig, "_rp2040_blocks", [])
+        )
+        for name in ("elec", "fbg")
     ):
-        assert time.monotonic() < deadline, "the pulse's elec records never arrived"
+        assert time.monotonic() < deadline, "the pulse's elec or FBG records never arrived"
         time.sleep(0.2)
     assert end.code == defs.EV_WAVEFORM_END and end.cause == defs.CAUSE_COMPLETED, end
     log = pico.sim.log()
