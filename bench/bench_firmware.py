@@ -5,6 +5,8 @@ fw_alloc_bytes_per_sample  heap bytes allocated per recorded sample over 2000 lo
                     iterations with every stream on (load 80 Hz, FBG 1 kHz x 3 gratings,
                     elec 1 kHz, temp 10 Hz), streaming, a waveform running, STATUS 1 Hz.
                     Must be 0 (the tests also run this under micropython.heap_lock()).
+fw_alloc_bytes_per_sample_wasm32  the same on the 32-bit WebAssembly VM (31-bit small ints:
+                    a CRC or counter >= 2**30 would allocate there). Must be 0.
 fw_peak_heap_kb     on the 32-bit WebAssembly VM (a board's object sizes): the largest live
                     heap (gc.mem_alloc() right after a collection) of the firmware, compiled to
                     .mpy, after boot and after each of 10 s of streaming every channel with a
@@ -125,6 +127,18 @@ def _smallest_heap_kb(tree):
     return hi
 
 
+def _wasm_hot_alloc():
+    """(records, bytes allocated, us) of HOT on the 32-bit VM, or None without it."""
+    if mpvm.wasm_module() is None:
+        return None
+    pre = "import sys\n" + "".join("sys.path.insert(0, %r)\n" % d for d in (TESTS, ROOT))
+    p = mpvm.run("wasm32", pre + HOT, trees=(*mpvm.SOURCE_TREES, TESTS))
+    for line in p.stdout.decode().splitlines():
+        if line.startswith("@@"):
+            return [int(x) for x in line[2:].split()]
+    return None
+
+
 def _wasm_peak_live_kb(tree):
     """Largest live heap and live heap after boot (KiB) on the 32-bit VM over boot and 10 s
     of streaming. Its gc.collect() runs only between top-level chunks (tests/mpvm), so the
@@ -165,6 +179,19 @@ def run() -> list[dict]:
             "ratio": None,
         }
     )
+    hot32 = _wasm_hot_alloc()
+    if hot32 is not None:
+        out.append(
+            {
+                "name": "fw_alloc_bytes_per_sample_wasm32",
+                "value": hot32[1] / hot32[0],
+                "unit": "B/sample",
+                "baseline": None,
+                "ratio": None,
+                "note": "32-bit WebAssembly VM, %d records (every stream, streaming, a "
+                "waveform running)" % hot32[0],
+            }
+        )
     with tempfile.TemporaryDirectory() as tree:
         extra = [(os.path.join(TESTS, m + ".py"), m + ".mpy") for m in ("fakehal", "rig")]
         build.build(None, tree, None, extra)
