@@ -445,15 +445,19 @@ class Sampler:
         self._added(TEMP, fr)
 
     def _fbg_record(self):
-        fbg = self.fbg
         self.fresh |= 1 << FBG
         fr = self._slot(FBG)
         if fr is None:
             return
+        dc = self.dc
+        # stamped when the line was read, not at the pass's start: reading the link came
+        # first, and a line that arrived meanwhile (1-4 ms on the rp2 VM) was stamped
+        # before it existed
+        dc.update()
         off = fr.record_offset()
-        struct.pack_into(_FBG_PREFIX, fr.buf, off, self.dc.t30, fbg.status)
-        fr.buf[off + 3] |= self.dc.ep6
-        copy_bytes(fr.buf, off + 5, fbg.peaks, 0, 4 * self.n_gratings)
+        struct.pack_into(_FBG_PREFIX, fr.buf, off, dc.t30, self.fbg.status)
+        fr.buf[off + 3] |= dc.ep6
+        copy_bytes(fr.buf, off + 5, self.fbg.peaks, 0, 4 * self.n_gratings)
         self._added(FBG, fr)
 
     # ---- frames to the link ----------------------------------------------------------

@@ -204,3 +204,67 @@ emit([list(got[:n]), f.overrun, f.lines])
     assert got[0::2] == [7, 6, 5, 4, 3, 2, 1, 0]
     # low halves of 1530 nm + k pm for k = 3..10, delivered oldest first
     assert got[1::2] == [(1530000000 + 1000 * k) & 0xFFFF for k in range(3, 11)]
+
+
+def test_an_fbg_record_is_stamped_when_its_line_was_read(mp):
+    """A pass reads the link before it polls the UART (1-4 ms on the rp2 VM). Records were
+    stamped with the pass's start, so a line that arrived meanwhile carried a time before
+    it existed. Here each link read costs 2 ms of the virtual clock."""
+    line_uart = SNIPPET[: SNIPPET.index("uarts = []")]
+    (r,) = mp(
+        line_uart
+        + """
+arrived = {}  # line k -> raw ticks it was complete in the UART
+
+
+class StampedUart(LineUart):
+    def _feed(self):
+        c = self.clock
+        while c.ticks_diff(c.ticks_us(), self.next) >= 0:
+            arrived[self.k + 1] = self.next
+            LineUart._feed(self)
+
+
+uarts = []
+
+
+def fit(hal):
+    u = StampedUart(hal.clock)
+    uarts.append(u)
+    hal.fbg = FbgUart(u, ((1527000000, 1533000000), (1547000000, 1553000000)))
+
+
+r = Rig(rates=(80, 100, 100, 1), keep_samples=True, hal_setup=fit, max_sleep_us=1000000)
+clock = r.hal.clock
+read = r.link.readinto
+
+
+def slow_read(buf):
+    clock.sleep_us(2000)
+    return read(buf)
+
+
+r.cmd(defs.CMD_SET_STREAMING, (1,))
+r.link.readinto = slow_read
+r.run_s(0.5)
+r.link.readinto = read
+r.cmd(defs.CMD_SET_STREAMING, (0,))
+r.app.step()
+dc = r.app.dc
+ref_raw, ref_t30 = dc.raw, dc.t30
+late = []
+for f in r.link.frames:
+    if f[0] != defs.MSG_SAMPLES or f[2] != 1:
+        continue
+    n = struct.unpack_from("<IIH", f[4], 0)[2]
+    for j in range(n):
+        t30 = struct.unpack_from("<I", f[4], 14 + 13 * j)[0] & 0x3FFFFFFF
+        g0 = struct.unpack_from("<i", f[4], 14 + 13 * j + 5)[0]
+        k = (g0 - 1529000000) // 1000
+        t_arr = ref_t30 + clock.ticks_diff(arrived[k], ref_raw)
+        late.append(t30 - t_arr)
+emit(late)
+"""
+    )
+    assert len(r) >= 40
+    assert min(r) >= 0, "FBG records stamped before their line arrived (us): %s" % sorted(r)[:5]
