@@ -255,7 +255,14 @@ class App:
         if self.wdt is not None:
             self.wdt.feed()
         now = self.dc.update()
-        self._link_in()
+        if self._link_in():
+            # a pass that handled commands (a waveform's decoding, the collection as
+            # streaming starts: 10-20 ms on a Pico) goes on, and sleeps, from the time now:
+            # from its start it overslept by that much (rp2 VM: the first elec and load
+            # slots of each streaming run skipped). Other passes keep their start's reading:
+            # read again at the sleep, a due part's re-poll (1/16 period) passed during a
+            # pass and the loop polled back to back (rp2 VM: CPU 0.40 -> 0.50)
+            now = self.dc.update()
         if not self.running:
             return self._leave()
         if self.waveform.running:
@@ -277,9 +284,10 @@ class App:
         return True
 
     def _link_in(self):
+        """Commands in (the outbox pumped first); the number of command frames handled."""
         link = self.link
         link.pump()
-        link.poll_commands(self._handle)
+        handled = link.poll_commands(self._handle)
         if link.reader.foreign_version and not self.foreign_seen:
             self.foreign_seen = link.reader.foreign_version
             link.log(
@@ -287,6 +295,7 @@ class App:
                 "the host speaks protocol version %d; this board speaks protocol version %d"
                 % (self.foreign_seen, defs.PROTOCOL_VERSION),
             )
+        return handled
 
     def _edges_first(self, now):
         """A running waveform, before sampling: the watchdog, then the edges."""
@@ -393,11 +402,6 @@ class App:
         """Sleep until the next deadline (the link wakes the loop early when a command
         arrives, where the HAL can): no periodic wake-ups when nothing is due."""
         clock = self.clock
-        # the time now, not at the pass's start: a command (a waveform's decoding, the
-        # collection as streaming starts) can take 10-20 ms on a Pico, and a wait measured
-        # from the start overslept by that much (rp2 VM: the first elec and load slots of
-        # each streaming run skipped)
-        now = clock.ticks_us()
         wait = clock.ticks_diff(due, now)
         if self.waveform.running:
             wait = self._waveform_wait(now, wait)
