@@ -17,6 +17,8 @@
 
 import pytest
 
+from protocol import defs
+
 
 def test_the_loop_never_scans_the_heap_per_pass(mp):
     (r,) = mp(
@@ -267,8 +269,11 @@ emit({"idle": idle, "streaming": streaming, "reported": app.heap_free})
 def test_edges_switch_before_the_pass_samples(mp):
     """Sampling the due streams takes 1-7 ms of a loop pass on a Pico (FBG lines, frames to
     the link). The waveform's phase changes ran after it, so the pins switched that long
-    after the time their EV_EDGE carries (6.7 ms on the rp2 VM). Here sampling costs 5 ms of
-    device time per pass: every edge must switch the pins at its own clock reading."""
+    after the time their EV_EDGE carries (6.7 ms on the rp2 VM). Reading the link comes
+    before the edges and writing EV_WAVEFORM_START came before the output switched (1-4 ms
+    on the rp2 VM). Here sampling costs 5 ms of device time per pass and every link read
+    and write 2 ms: every edge, the first included, must switch the pins at the clock
+    reading its events carry, and EV_WAVEFORM_START still comes before the first EV_EDGE."""
     (r,) = mp(
         """
 from rig import Rig
@@ -288,6 +293,20 @@ def slow_poll(now):
 
 
 smp.poll = slow_poll
+read, write = r.link.readinto, r.link.write
+
+
+def slow_read(buf):
+    clock.sleep_us(2000)
+    return read(buf)
+
+
+def slow_write(buf, n, off=0):
+    clock.sleep_us(2000)
+    return write(buf, n, off)
+
+
+r.link.readinto, r.link.write = slow_read, slow_write
 pin = r.hal.source.pin_enable
 late = []
 set_pin = pin.value
@@ -302,10 +321,12 @@ def value(v=None):
 pin.value = value
 a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 0.05, 0.05, 3, 0, 0, 0, 0))
 r.run_s(0.5)
-emit({"ack": a[0], "late": late, "edges": len(r.events(defs.EV_EDGE))})
+codes = [e[1] for e in r.events() if e[1] in (defs.EV_WAVEFORM_START, defs.EV_EDGE)]
+emit({"ack": a[0], "late": late, "edges": codes.count(defs.EV_EDGE), "first": codes[:2]})
 """
     )
     assert r["ack"] == "ack" and r["edges"] >= 5
+    assert r["first"] == [defs.EV_WAVEFORM_START, defs.EV_EDGE]
     assert max(r["late"]) == 0, "pins switched up to %d us after their edge's time" % max(r["late"])
 
 
