@@ -11,6 +11,8 @@ Emulated board: nak50_pulsed at speed 5 (NaK cell: ~0.2 V at half the current li
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -156,7 +158,15 @@ def test_watchdog_switches_current_off_when_host_silent(bench, rig, figure):
             (defs.EV_STOP_LATCHED,), after=m, timeout_s=bench.timeout_s(3 * timeout_s)
         )
         bench.sleep_device(0.5)
-        blocks_after = [b for b in col.blocks.get("elec", []) if ev and b.t_s[0] > ev.t_s]
+        # the first frame that starts after the latch may still be filling (or on its way
+        # through a busy host): wait for it, bounded, rather than take what came in 0.5 s
+        deadline = time.monotonic() + bench.timeout_s(2.0)
+        blocks_after: list = []
+        while ev and time.monotonic() < deadline:
+            blocks_after = [b for b in col.blocks.get("elec", []) if b.t_s[0] > ev.t_s]
+            if blocks_after:
+                break
+            bench.sleep_device(0.1)
         rig.set_streaming(False)  # talking again
     assert ev is not None, "the board did not latch with the host silent"
     assert ev.cause_name == "watchdog"
