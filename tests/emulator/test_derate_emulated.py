@@ -64,7 +64,10 @@ def test_derating_against_the_plants_force_ramp(sps: int, window_n: int) -> None
         # slowed by a busy machine cannot schedule it after its start time has gone by
         rig.emulator.hold(rig.device_time_s)
         rig.constant_current(current_a=CURRENT_A, cutoffs=Cutoffs(max_duration_s=40.0))
-        t_start = rig.device_time_s
+        # the waveform's own start: the host's latest device time can lag the hold
+        start = rig.wait_event((defs.EV_WAVEFORM_START,), after=mark, timeout_s=60)
+        assert start is not None, "the waveform did not start"
+        t_start = start.t_s
         hold_s = 300 / sps  # 300 readings of noise alone before the ramp
         t0 = t_start + hold_s + 0.5
         t1 = t0 + 2.0 * est.full_s + 1.0

@@ -58,7 +58,11 @@ def test_open_press_suspends_on_the_reading_that_left_the_window_and_resumes(rig
     emu = rig.emulator
     emu.hold(rig.device_time_s)
     rig.constant_current(current_a=2e-4, cutoffs=Cutoffs(max_duration_s=6.0))
-    t0 = rig.device_time_s
+    # the waveform's own start, not the host's latest device time: a busy host can be
+    # behind the hold by more than the 0.1 s margin below (failed in CI that way)
+    start = rig.wait_event((defs.EV_WAVEFORM_START,), after=mark, timeout_s=60)
+    assert start is not None, "the waveform did not start"
+    t0 = start.t_s
     emu.hold(t0 + 2.0)
     t_open = _held_at(rig, t0 + 2.0)
     emu.open_press(True)
