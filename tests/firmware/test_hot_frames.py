@@ -17,6 +17,7 @@ HOT = {
     "firmware/app.py": [
         "App.step",
         "App._link_in",
+        "App._edge_before_link",
         "App._edges_first",
         "App._edge_time",
         "App._guard_reading",
