@@ -19,20 +19,26 @@ import pytest
 
 from protocol import defs
 
-
-def test_the_loop_never_scans_the_heap_per_pass(mp):
-    (r,) = mp(
-        """
+# The app's view of gc: counts the heap scans and the collections, collects for real, and
+# can advance the fake clock by what a collection costs on a Pico (16 ms), so that what a
+# pause does to the sample grid shows on the virtual clock.
+GC_DOUBLE = """
 import gc
 import firmware.app as A
-from rig import Rig
 
 
-class CountingGc:
-    # the app's view of gc: counts the heap scans, collects for real
-    def __init__(self):
+class GcDouble:
+    def __init__(self, clock=None, pause_us=0):
+        self.clock = clock
+        self.pause_us = pause_us
         self.scans = 0
         self.collections = 0
+
+    def collect(self):
+        self.collections += 1
+        gc.collect()
+        if self.pause_us:
+            self.clock.sleep_us(self.pause_us)
 
     def mem_free(self):
         self.scans += 1
@@ -41,16 +47,19 @@ class CountingGc:
     def mem_alloc(self):
         self.scans += 1
         return gc.mem_alloc()
+"""
 
-    def collect(self):
-        self.collections += 1
-        gc.collect()
 
+def test_the_loop_never_scans_the_heap_per_pass(mp):
+    (r,) = mp(
+        GC_DOUBLE
+        + """
+from rig import Rig
 
 r = Rig(rates=(80.0, 100.0, 100.0, 1.0))
 app = r.app
 app.set_streaming(1)
-counting = CountingGc()
+counting = GcDouble()
 A.gc = counting
 app.note_garbage()  # a command left garbage: the loop waits for slack to collect it
 steps = 0
@@ -375,45 +384,6 @@ emit({"ack": a[0], "at": at})
     assert r["at"] == [0, 24000, 50000, 74000, 100000, 124000]
 
 
-# A collection costs 16 ms on a Pico; the fake clock is advanced by that much so that what
-# a pause does to the sample grid shows on the virtual clock.
-PAUSING_GC = """
-import gc
-import firmware.app as A
-
-
-class PausingGc:
-    def __init__(self, clock):
-        self.clock = clock
-        self.collections = 0
-
-    def collect(self):
-        self.collections += 1
-        gc.collect()
-        self.clock.sleep_us(16000)
-
-    def mem_free(self):
-        return gc.mem_free()
-
-    def mem_alloc(self):
-        return gc.mem_alloc()
-
-
-def elec_times(r, passes):
-    # the clock at the start of each pass that recorded an elec sample
-    out = []
-    smp = r.app.sampler
-    clock = r.hal.clock
-    for _ in range(passes):
-        t = clock.ticks_us()
-        n = smp.index[2]
-        r.app.step()
-        if smp.index[2] != n:
-            out.append(t)
-    return out
-"""
-
-
 def test_garbage_is_collected_before_streaming_not_during_it(mp):
     """The commands that configure the streams leave garbage. With the default streams the
     loop never has 20 ms to spare, so that garbage used to wait for the 30 s deadline and
@@ -425,7 +395,7 @@ def test_garbage_is_collected_before_streaming_not_during_it(mp):
     streaming pass skip a slot whatever the grid's phase (rp2 VM: one load and one elec
     sample dropped at the start)."""
     (r,) = mp(
-        PAUSING_GC
+        GC_DOUBLE
         + """
 from rig import Rig
 from protocol import defs
@@ -436,7 +406,7 @@ for phase_us in range(0, 10000, 1000):
     # a pass that overslept by the time its command took)
     r = Rig(rates=(80.0, 100.0, 100.0, 1.0), max_sleep_us=1000000)
     app = r.app
-    pausing = PausingGc(r.hal.clock)
+    pausing = GcDouble(r.hal.clock, 16000)
     A.gc = pausing
     app.note_garbage()  # a CONFIG_STREAM, not streaming yet
     r.run_s(0.04)
@@ -477,14 +447,14 @@ def test_a_pass_that_collected_does_not_sleep_its_stale_wait(mp):
     """A collection at slack used to be followed by the sleep planned before it: every
     sample behind it came 16 ms late (the slot then looks like a pause of the loop)."""
     (r,) = mp(
-        PAUSING_GC
+        GC_DOUBLE
         + """
 from rig import Rig
 
 r = Rig(rates=(10.0, 10.0, 10.0, 1.0), max_sleep_us=1000000)
 app = r.app
 app.set_streaming(1)
-pausing = PausingGc(r.hal.clock)
+pausing = GcDouble(r.hal.clock, 16000)
 A.gc = pausing
 elec_times(r, 50)
 app.note_garbage()  # a command while streaming: collected at the next 20 ms of slack
