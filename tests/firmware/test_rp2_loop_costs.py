@@ -47,6 +47,20 @@ class GcDouble:
     def mem_alloc(self):
         self.scans += 1
         return gc.mem_alloc()
+
+
+def elec_times(r, passes):
+    # the clock at the start of each pass that recorded an elec sample
+    out = []
+    smp = r.app.sampler
+    clock = r.hal.clock
+    for _ in range(passes):
+        t = clock.ticks_us()
+        n = smp.index[2]
+        r.app.step()
+        if smp.index[2] != n:
+            out.append(t)
+    return out
 """
 
 
