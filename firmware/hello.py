@@ -40,7 +40,7 @@ def stream_fields(s, calib, n_gratings):
 
 
 def hello_payload(definition, sampler, unique_id, amps_per_lsb):
-    from firmware.sampler import record_format
+    from firmware.stream_frames import record_format
 
     calib = definition["calibration"]
     streams = []

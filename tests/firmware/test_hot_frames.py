@@ -44,12 +44,14 @@ HOT = {
         "Sampler._next_slot",
         "Sampler._advance",
         "Sampler._load",
-        "Sampler._added",
-        "Sampler._slot",
-        "Sampler.pump",
-        "Sampler._pump",
         "Sampler._fbg_record",
         "Sampler.read_elec",
+    ],
+    "firmware/stream_frames.py": [
+        "StreamFrames._added",
+        "StreamFrames._slot",
+        "StreamFrames.pump",
+        "StreamFrames._pump",
     ],
     "firmware/safety.py": [
         "Safety.check",
