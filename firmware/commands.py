@@ -71,7 +71,9 @@ class Commands(WavePlanner):
         """One command frame. Argument-less commands (heartbeat, get_status, ...) allocate
         nothing, so a host that only heartbeats keeps the heap still (no GC pause)."""
         app = self.app
-        app.safety.fed(app.dc.raw)
+        # fed at the clock now, not the pass's start: the command may have come while the
+        # pass wrote the outbox (rp2 VM: a 0.2 s watchdog latched 3-23 ms early)
+        app.safety.fed(app.clock.ticks_us())
         buf = reader.buf
         plen = reader.payload_len
         h = defs.HEADER_SIZE

@@ -266,6 +266,48 @@ emit({"start": start, "on": r.hal.source.on,
     assert lat[1] == defs.CAUSE_WATCHDOG and 590000000 <= lat[0] <= 591100000
 
 
+def test_watchdog_counts_from_when_the_command_was_read(mp):
+    """The watchdog was fed with the pass's start reading, taken before the outbox was
+    pumped: a command that arrived while a slow USB write went on was counted from before
+    it existed, and the board latched that much early (rp2 VM: 0.1972 s, once 0.1766 s, on
+    a 0.2 s watchdog). Here the last heartbeat arrives 1.5 ms into a 3 ms write before
+    the pass reads the link: the latch must come a whole timeout after it."""
+    (r,) = mp("""
+from rig import Rig
+from protocol import defs
+r = Rig(rates=(80, 100, 1000, 10), watchdog_ms=0)
+clock = r.hal.clock
+r.cmd(defs.CMD_SET_WATCHDOG, (200,))
+r.cmd(defs.CMD_SET_STREAMING, (1,))
+start = r.cmd(defs.CMD_CONSTANT, (0, 0.05, 0, 0, 0, 0))
+t0 = r.now_us()
+link = r.app.link
+poll = link.poll_commands
+arrived = []
+
+
+def poll_late(handle):
+    # the pass began, the outbox's write took 3 ms, and the heartbeat came during it
+    if not arrived and (r.now_us() - t0) & 0xFFFFFFFF > 50000:
+        clock.sleep_us(1500)
+        arrived.append(r.now_us() + clock.ticks_diff(clock.ticks_us(), r.app.dc.raw))
+        r.link.send_command(900, defs.CMD_HEARTBEAT, ())
+        clock.sleep_us(1500)
+    return poll(handle)
+
+
+link.poll_commands = poll_late
+r.run_s(0.5)
+lat = [e for e in r.events() if e[1] == defs.EV_STOP_LATCHED]
+emit({"start": start[0], "after": [(e[0] - arrived[0]) & 0xFFFFFFFF for e in lat],
+      "cause": [e[2] for e in lat], "arrived": (arrived[0] - t0) & 0xFFFFFFFF})
+""")
+    assert r["start"] == "ack" and r["arrived"] < 150000
+    (after,) = r["after"]
+    assert r["cause"] == [defs.CAUSE_WATCHDOG]
+    assert 200000 <= after <= 215000, "latched %d us after the last command arrived" % after
+
+
 @pytest.mark.parametrize(
     "name, poke, cause",
     [
