@@ -74,6 +74,7 @@ class App(EdgeTiming):
         self.max_sleep_us = max_sleep_us
         self.dc = DevClock(hal.clock)
         self.link = Link(hal.link, hal.clock)
+        self.rx_tick = hal.clock.ticks_us()  # raw ticks the link was last read at
         cfg = definition["streams"]
         rates = [cfg[n]["rate_hz"] for n in defs.STREAM_NAMES]
         enabled = [cfg[n]["enabled"] for n in defs.STREAM_NAMES]
@@ -287,6 +288,10 @@ class App(EdgeTiming):
         """Commands in (the outbox pumped first); the number of command frames handled."""
         link = self.link
         link.pump()
+        # what is read below was there by now, however long the pump's writes took (a
+        # command that came during them was counted from the pass's start, before it
+        # existed: the rp2 VM's 0.2 s watchdog latched 3-23 ms early)
+        self.rx_tick = self.clock.ticks_us()
         handled = link.poll_commands(self._handle)
         if link.reader.foreign_version and not self.foreign_seen:
             self.foreign_seen = link.reader.foreign_version

@@ -71,9 +71,7 @@ class Commands(WavePlanner):
         """One command frame. Argument-less commands (heartbeat, get_status, ...) allocate
         nothing, so a host that only heartbeats keeps the heap still (no GC pause)."""
         app = self.app
-        # fed at the clock now, not the pass's start: the command may have come while the
-        # pass wrote the outbox (rp2 VM: a 0.2 s watchdog latched 3-23 ms early)
-        app.safety.fed(app.clock.ticks_us())
+        app.safety.fed(app.rx_tick)  # when the link was read, not the pass's start
         buf = reader.buf
         plen = reader.payload_len
         h = defs.HEADER_SIZE
