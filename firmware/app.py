@@ -255,7 +255,7 @@ class App(EdgeTiming):
             self.wdt.feed()
         now = self.dc.update()
         if self.waveform.running:
-            self._edge_before_link(now)
+            now = self._edge_before_link(now)
         if self._link_in():
             # a pass that handled commands (a waveform's decoding, the collection as
             # streaming starts: 10-20 ms on a Pico) goes on, and sleeps, from the time now:
@@ -277,7 +277,7 @@ class App(EdgeTiming):
         if self.vguard.active:
             self._guard_reading(now, output_on)
         if self.waveform.running:
-            now = self._edge_during_sampling(now)
+            now = self._edge_if_due(now)
         self._judge(now, output_on)
         if self.clock.ticks_diff(now, self.next_status) >= 0:
             self._status_due(now)

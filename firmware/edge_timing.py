@@ -20,13 +20,9 @@ class EdgeTiming:
         """A phase boundary already due as the pass begins switches before the outbox is
         pumped and commands are read (1-3 ms under the emulated rp2040's prices, and the
         edge was that late), unless the watchdog is due: its latch comes first."""
-        wfm = self.waveform
-        t = wfm.next_tick(now)
-        if t is None or self.clock.ticks_diff(now, t) < 0:
-            return
         if self.safety.watchdog_fired(self.clock, now):
-            return
-        wfm.tick(now, 0)
+            return now
+        return self._edge_if_due(now)
 
     def _edges_first(self, now):
         """A running waveform, before sampling: the watchdog, then the edges."""
@@ -63,9 +59,10 @@ class EdgeTiming:
             return self.dc.update()
         return now
 
-    def _edge_during_sampling(self, now):
-        # a phase boundary that fell during this pass's sampling (up to ~5 ms on a Pico
-        # when a frame is sealed and sent): switch now, not after the rest of the pass
+    def _edge_if_due(self, now):
+        # a phase boundary due by the clock now (one that fell during this pass's sampling,
+        # up to ~5 ms on a Pico when a frame is sealed and sent): switch now, not after the
+        # rest of the pass
         wfm = self.waveform
         t = wfm.next_tick(now)
         if t is not None and self.clock.ticks_diff(self.clock.ticks_us(), t) >= 0:

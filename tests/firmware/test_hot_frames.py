@@ -29,7 +29,7 @@ HOT = {
         "EdgeTiming._edge_before_link",
         "EdgeTiming._edges_first",
         "EdgeTiming._edge_time",
-        "EdgeTiming._edge_during_sampling",
+        "EdgeTiming._edge_if_due",
         "EdgeTiming._waveform_wait",
     ],
     "firmware/devclock.py": ["DevClock.update"],

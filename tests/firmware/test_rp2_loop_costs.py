@@ -289,6 +289,19 @@ emit({"idle": idle, "streaming": streaming, "reported": app.heap_free})
     assert r["reported"] > 0
 
 
+# The waveform's first two event codes, and each EV_EDGE's time after EV_WAVEFORM_START (us).
+EDGE_TIMES = """
+from protocol import defs
+
+
+def edge_times(r):
+    evs = [e for e in r.events() if e[1] in (defs.EV_WAVEFORM_START, defs.EV_EDGE)]
+    clock = r.hal.clock
+    at = [clock.ticks_diff(e[0], evs[0][0]) for e in evs if e[1] == defs.EV_EDGE]
+    return [e[1] for e in evs[:2]], at
+"""
+
+
 def test_edges_switch_before_the_pass_samples(mp):
     """Sampling the due streams takes 1-7 ms of a loop pass on a Pico (FBG lines, frames to
     the link). The waveform's phase changes ran after it, so the pins switched that long
@@ -298,7 +311,8 @@ def test_edges_switch_before_the_pass_samples(mp):
     and write 2 ms: every edge, the first included, must switch the pins at the clock
     reading its events carry, and EV_WAVEFORM_START still comes before the first EV_EDGE."""
     (r,) = mp(
-        """
+        EDGE_TIMES
+        + """
 from rig import Rig
 from protocol import defs
 
@@ -344,16 +358,13 @@ def value(v=None):
 pin.value = value
 a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 0.05, 0.05, 3, 0, 0, 0, 0))
 r.run_s(0.5)
-evs = [e for e in r.events() if e[1] in (defs.EV_WAVEFORM_START, defs.EV_EDGE)]
-codes = [e[1] for e in evs]
-at = [clock.ticks_diff(e[0], evs[0][0]) for e in evs if e[1] == defs.EV_EDGE]
-emit({"ack": a[0], "late": late, "edges": len(at), "first": codes[:2], "at": at})
+first, at = edge_times(r)
+emit({"ack": a[0], "late": late, "edges": len(at), "first": first, "at": at})
 """
     )
     assert r["ack"] == "ack" and r["edges"] >= 5
     assert r["first"] == [defs.EV_WAVEFORM_START, defs.EV_EDGE]
     assert max(r["late"]) == 0, "pins switched up to %d us after their edge's time" % max(r["late"])
-
     assert r["at"] == [0, 50000, 100000, 150000, 200000, 250000]
 
 
@@ -365,7 +376,8 @@ def test_a_long_pass_does_not_make_the_next_edge_late(mp):
     each pulse's end (outside the edge guard), its pass costs 3.5 ms, and the board sleeps
     without periodic wake-ups: every edge must carry its commanded time."""
     (r,) = mp(
-        """
+        EDGE_TIMES
+        + """
 import fakehal
 from rig import Rig
 from protocol import defs
@@ -389,9 +401,7 @@ smp.poll = slow_poll
 assert r.cmd(defs.CMD_SET_STREAMING, (1,))[0] == "ack"
 a = r.cmd(defs.CMD_PULSE_TRAIN, (0, 0.02, 0.024, 0.026, 3, 0, 0, 0, 0))
 r.run_s(0.5)
-evs = [e for e in r.events() if e[1] in (defs.EV_WAVEFORM_START, defs.EV_EDGE)]
-at = [clock.ticks_diff(e[0], evs[0][0]) for e in evs if e[1] == defs.EV_EDGE]
-emit({"ack": a[0], "at": at})
+emit({"ack": a[0], "at": edge_times(r)[1]})
 """
     )
     assert r["ack"] == "ack"
